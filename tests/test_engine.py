@@ -1,0 +1,163 @@
+"""Timing, cancellation and overload, made exact with a fake model behind the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+from wyoming.info import Describe
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+from tests.conftest import FakeModel, audio_bytes, client, read_until
+from wyoming_tts.__main__ import App
+from wyoming_tts.engine import Synthesis, Worker
+
+
+async def _wait_for(condition, timeout: float = 5.0) -> None:  # noqa: ANN001
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def test_first_frame_is_sent_before_the_model_makes_the_second(
+    fake_server: tuple[App, FakeModel],
+) -> None:
+    app, model = fake_server
+    model.gate = threading.Event()  # hold every frame after the first
+    try:
+        async with client(app) as conn:
+            await conn.write_event(Synthesize("Speak this sentence now.").event())
+            events = await read_until(conn, "audio-chunk", timeout=3)
+            assert [e.type for e in events] == ["audio-start", "audio-chunk"]
+            assert len(events[1].payload) == model.frame_samples * 2
+            model.gate.set()
+            rest = await read_until(conn, "audio-stop")
+        assert audio_bytes(events + rest) == model.frames * model.frame_samples * 2
+    finally:
+        model.gate.set()
+
+
+async def test_disconnect_mid_synthesis_frees_the_worker(
+    fake_server: tuple[App, FakeModel],
+) -> None:
+    app, model = fake_server
+    model.gate = threading.Event()
+    async with client(app) as conn:
+        await conn.write_event(Synthesize("A long answer that never ends.").event())
+        await read_until(conn, "audio-chunk")
+    # The client left while the model was held between two frames: it must stop.
+    await asyncio.to_thread(model.stopped.wait, 2.0)
+    assert model.stopped.is_set()
+    model.gate = None
+    async with client(app) as conn:
+        await conn.write_event(Synthesize("Next request, served normally.").event())
+        events = await read_until(conn, "audio-stop")
+    assert audio_bytes(events) == model.frames * model.frame_samples * 2
+
+
+async def test_disconnect_during_streaming_cancels(fake_server: tuple[App, FakeModel]) -> None:
+    app, model = fake_server
+    model.gate = threading.Event()
+    async with client(app) as conn:
+        await conn.write_event(SynthesizeStart().event())
+        await conn.write_event(SynthesizeChunk("The first sentence is here. And more ").event())
+        await read_until(conn, "audio-chunk")
+    await asyncio.to_thread(model.stopped.wait, 2.0)
+    assert model.stopped.is_set()
+
+
+async def test_full_queue_answers_busy_at_once(fake_server: tuple[App, FakeModel]) -> None:
+    app, model = fake_server  # max_queue=1: one speaking, one waiting, the third is refused
+    model.gate = threading.Event()
+    try:
+        async with client(app) as first, client(app) as second, client(app) as third:
+            await first.write_event(Synthesize("One is speaking now.").event())
+            await read_until(first, "audio-chunk")
+            await second.write_event(Synthesize("Two waits in the queue.").event())
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            await third.write_event(Synthesize("Three is one too many.").event())
+            events = await read_until(third, "error", timeout=2)
+            assert events[-1].type == "error"
+            assert events[-1].data["code"] == "busy"
+            assert "busy" in events[-1].data["text"]
+            assert time.monotonic() - started < 2
+            assert await third.read_event() is None  # and the connection is closed
+            model.gate.set()
+            assert audio_bytes(await read_until(first, "audio-stop")) > 0
+            assert audio_bytes(await read_until(second, "audio-stop")) > 0
+    finally:
+        model.gate.set()
+
+
+async def test_describe_answered_while_worker_busy_and_queue_full(
+    fake_server: tuple[App, FakeModel],
+) -> None:
+    app, model = fake_server
+    model.gate = threading.Event()
+    try:
+        async with client(app) as first, client(app) as second:
+            await first.write_event(Synthesize("Busy speaking.").event())
+            await read_until(first, "audio-chunk")
+            await second.write_event(Synthesize("Waiting.").event())
+            for _ in range(5):
+                async with client(app) as asking:
+                    await asking.write_event(Describe().event())
+                    events = await read_until(asking, "info", timeout=1.0)
+                    assert events[-1].type == "info"
+            model.gate.set()
+            await read_until(first, "audio-stop")
+            await read_until(second, "audio-stop")
+    finally:
+        model.gate.set()
+
+
+async def test_model_failure_sends_error_and_keeps_serving(
+    fake_server: tuple[App, FakeModel],
+) -> None:
+    app, model = fake_server
+    model.fail = True
+    async with client(app) as conn:
+        await conn.write_event(Synthesize("This will fail.").event())
+        events = await read_until(conn, "audio-stop")
+    assert events[-1].type == "error"
+    assert events[-1].data["code"] == "synthesis"
+    model.fail = False
+    async with client(app) as conn:
+        await conn.write_event(Synthesize("This will work.").event())
+        events = await read_until(conn, "audio-stop")
+    assert events[-1].type == "audio-stop"
+
+
+async def test_streamed_stop_without_start_still_answers(
+    fake_server: tuple[App, FakeModel],
+) -> None:
+    app, _model = fake_server
+    async with client(app) as conn:
+        await conn.write_event(SynthesizeChunk("stray text").event())
+        await conn.write_event(SynthesizeStop().event())
+        events = await read_until(conn, "synthesize-stopped", timeout=2)
+    assert [e.type for e in events] == ["synthesize-stopped"]
+
+
+class _OneFrameModel:
+    sample_rate = 8000
+    frame_samples = 4
+
+    def generate(self, voice_state: object, text: str, stop: threading.Event):  # noqa: ANN201
+        yield np.array([2.0, -3.0, 0.5, -0.5], dtype=np.float32)
+
+
+async def test_frames_are_clamped_to_16_bit() -> None:
+    worker = Worker("test", _OneFrameModel(), max_queue=1)
+    try:
+        synthesis = Synthesis("clamp", asyncio.get_running_loop())
+        worker.submit(synthesis, lambda: None)
+        synthesis.feed("Loud.")
+        synthesis.close()
+        pcm = b"".join([chunk async for chunk in synthesis.audio()])
+        assert np.frombuffer(pcm, "<i2").tolist() == [32767, -32767, 16383, -16383]
+    finally:
+        worker.close()

@@ -1,0 +1,215 @@
+"""Command line: parse settings, load the model, warm it up, then open the port and serve."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+from urllib.parse import urlparse
+
+from wyoming.info import Info
+from wyoming.server import AsyncServer, AsyncStdioServer
+
+from wyoming_tts import __version__
+from wyoming_tts.settings import Settings, SettingsError, parse_settings
+
+_LOGGER = logging.getLogger("wyoming_tts")
+
+SHUTDOWN_SECONDS = 4.0
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `wyoming-tts` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in _COMMANDS:
+        sys.exit(_COMMANDS[args[0]](args[1:]))
+    try:
+        settings = parse_settings(args)
+    except SettingsError as err:
+        print(f"wyoming-tts: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging(settings.debug, settings.log_format)
+    # The hub client reads HF_HOME when it is imported: set it before pocket_tts comes in.
+    os.environ.setdefault("HF_HOME", str(settings.data_dir / "huggingface"))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as err:
+        _LOGGER.error("%s", err)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why and what to do."""
+
+
+def setup_logging(debug: bool, log_format: str) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=log_format)
+    if not debug:
+        # pocket-tts logs every chunk at INFO; keep its warnings only.
+        logging.getLogger("pocket_tts").setLevel(logging.WARNING)
+        logging.getLogger("root").setLevel(logging.INFO)
+
+
+def build_models(settings: Settings) -> tuple[Any, Any]:
+    """Import pocket-tts (slow) and build the model registry; nothing is loaded yet."""
+    from wyoming_tts import pocket
+    from wyoming_tts.models import Models
+    from wyoming_tts.voices import LanguageModel, VoiceStates
+
+    catalog_models = [
+        LanguageModel(
+            language=spec.language,
+            builtin_voices=() if spec.is_config else tuple(pocket.BUILTIN_VOICE_ORIGINS),
+            origins=pocket.BUILTIN_VOICE_ORIGINS,
+        )
+        for spec in dict((s.language, s) for s in reversed(settings.models)).values()
+    ]
+    states = VoiceStates(
+        settings.data_dir / "voice-states",
+        settings.voice_cache_mb * 1024 * 1024,
+        pocket.POCKET_TTS_VERSION,
+    )
+    default_voices = {
+        spec.language: pocket.default_voice_name(spec)
+        for spec in settings.models
+        if not spec.is_config
+    }
+    loader = partial(pocket.load_model, quantize=settings.quantize, threads=settings.threads)
+    return Models(settings, loader, catalog_models, states, default_voices), pocket
+
+
+async def serve(settings: Settings) -> None:
+    """Load, warm up, then serve until SIGTERM or SIGINT."""
+    app = App(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await app.start()
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter, *app.running}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        _LOGGER.info("Shutting down")
+    finally:
+        await app.stop()
+    _LOGGER.info("Stopped")
+
+
+class App:
+    """The whole server: models, the listening socket and zeroconf."""
+
+    def __init__(self, settings: Settings, models: Any | None = None) -> None:
+        self.settings = settings
+        self.models = models
+        self.library_version = "unknown"
+        self.running: set[asyncio.Task[Any]] = set()
+        self._server: AsyncServer | None = None
+        self._discovery: Any = None
+
+    async def start(self) -> None:
+        """Load the default model and voice, warm up, then open the port."""
+        from wyoming_tts.handler import TtsHandler
+        from wyoming_tts.text import speech_parts
+
+        _LOGGER.info("wyoming-tts %s starting", __version__)
+        load_error: type[Exception] = Exception
+        if self.models is None:
+            self.models, pocket = await asyncio.to_thread(build_models, self.settings)
+            self.library_version = pocket.POCKET_TTS_VERSION
+            load_error = pocket.ModelLoadError
+        await _load(self.models, self.settings, load_error)
+        factory = partial(
+            TtsHandler,
+            settings=self.settings,
+            models=self.models,
+            build_info=self.info,
+            transform=partial(speech_parts, normalize=self.settings.normalize),
+        )
+        server = AsyncServer.from_uri(self.settings.uri)
+        self._server = server
+        if isinstance(server, AsyncStdioServer):
+            self.running.add(asyncio.create_task(server.run(factory)))
+        else:
+            await server.start(factory)
+            self._discovery = await _start_discovery(self.settings)
+        _LOGGER.info("Ready: serving on %s", self.settings.uri)
+
+    async def info(self) -> Info:
+        from wyoming_tts.info import build_info
+
+        assert self.models is not None
+        voices = await self.models.refresh_voices()
+        return build_info(voices, self.library_version)
+
+    async def stop(self) -> None:
+        """Stop accepting, cancel in-flight work, unregister zeroconf."""
+        if self._discovery is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._discovery.stop(), 2.0)
+            self._discovery = None
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.stop(), SHUTDOWN_SECONDS)
+            self._server = None
+        for task in self.running:
+            task.cancel()
+        if self.models is not None:
+            await asyncio.to_thread(self.models.close)
+
+
+async def _load(models: Any, settings: Settings, load_error: type[Exception]) -> None:
+    try:
+        await models.warm_up()
+        if settings.preload:
+            for spec in settings.models[1:]:
+                await models.warm_up(spec.language)
+    except load_error as err:
+        raise StartupError(str(err)) from err
+    except Exception as err:
+        raise StartupError(f"Could not start: {type(err).__name__}: {err}") from err
+    voice = models.default_voice()
+    _LOGGER.info("Default voice: %s (%s)", voice.name, voice.language)
+
+
+async def _start_discovery(settings: Settings) -> Any:
+    if settings.zeroconf is None:
+        return None
+    from wyoming_tts.discovery import Discovery, DiscoveryError, announce_address, default_name
+
+    parsed = urlparse(settings.uri)
+    if parsed.scheme != "tcp" or parsed.port is None:
+        _LOGGER.warning("Zeroconf needs a tcp:// --uri; not announcing")
+        return None
+    try:
+        address = announce_address(parsed.hostname or "", settings.zeroconf_host)
+    except DiscoveryError as err:
+        raise StartupError(str(err)) from err
+    discovery = Discovery(settings.zeroconf or default_name(), address, parsed.port)
+    await discovery.start()
+    return discovery
+
+
+def _command(module: str) -> Callable[[list[str]], int]:
+    def call(args: list[str]) -> int:
+        import importlib
+
+        return int(importlib.import_module(f"wyoming_tts.{module}").main(args))
+
+    return call
+
+
+_COMMANDS: dict[str, Callable[[list[str]], int]] = {}
+
+
+if __name__ == "__main__":
+    run()

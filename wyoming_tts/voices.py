@@ -1,0 +1,284 @@
+"""The voice catalogue (built-in and custom voices) and the voice-state cache.
+
+A client's voice name only ever selects an entry of the catalogue: it never becomes a path, a
+URL or an `hf://` reference. Scanning folders and encoding voices block, so callers run them
+off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+_LOGGER = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".m4a"})
+STATE_SUFFIX = ".safetensors"
+LANGUAGE_NAMES = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+}
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One entry of the catalogue."""
+
+    name: str
+    language: str
+    kind: Literal["builtin", "audio", "state"]
+    source: str  # built-in voice name, or the file's path
+    description: str
+    origin: str | None = None  # where the recording comes from, for attribution
+    stamp: tuple[int, int] = (0, 0)  # (mtime_ns, size) of a file, so an edited file is new
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.kind == "builtin" else Path(self.source)
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    """What the catalogue needs to know of one configured model."""
+
+    language: str
+    builtin_voices: tuple[str, ...]  # empty for a community config
+    origins: dict[str, str]
+
+
+class VoiceCatalog:
+    """Built-in voices of each model plus the files of the voice folders."""
+
+    def __init__(
+        self,
+        models: Sequence[LanguageModel],
+        voices_dirs: Sequence[Path],
+        can_clone: Callable[[str], bool] = lambda _language: True,
+    ) -> None:
+        self.models = list(models)
+        self.voices_dirs = list(voices_dirs)
+        self.can_clone = can_clone
+        self.primary_language = self.models[0].language
+        self._languages = {m.language for m in self.models}
+        self._voices: dict[str, Voice] = {}
+        self._broken: set[tuple[str, tuple[int, int]]] = set()
+        self._lock = threading.Lock()
+        self.refresh()
+
+    @property
+    def voices(self) -> list[Voice]:
+        return list(self._voices.values())
+
+    def refresh(self) -> list[Voice]:
+        """Rescan the voice folders (stat calls only: cheap, but run it off the loop)."""
+        entries: list[Voice] = []
+        for model in self.models:
+            for name in model.builtin_voices:
+                entries.append(
+                    Voice(
+                        name=name,
+                        language=model.language,
+                        kind="builtin",
+                        source=name,
+                        description=_describe(name, model.language),
+                        origin=model.origins.get(name),
+                    )
+                )
+        for voice in self._scan_files():
+            if voice.kind == "audio" and not self.can_clone(voice.language):
+                continue
+            entries.append(voice)
+        voices = _unique_names(entries, self.primary_language)
+        with self._lock:
+            self._voices = voices
+        return list(voices.values())
+
+    def _scan_files(self) -> Iterable[Voice]:
+        for folder in self.voices_dirs:
+            yield from self._scan_folder(folder, self.primary_language)
+            try:
+                children = sorted(p for p in folder.iterdir() if p.is_dir())
+            except OSError as err:
+                _LOGGER.warning("Cannot read voice folder %s: %s", folder, err)
+                continue
+            for child in children:
+                if child.name.lower() in self._languages:
+                    yield from self._scan_folder(child, child.name.lower())
+
+    def _scan_folder(self, folder: Path, language: str) -> Iterable[Voice]:
+        try:
+            files = sorted(p for p in folder.iterdir() if p.is_file())
+        except OSError as err:
+            _LOGGER.warning("Cannot read voice folder %s: %s", folder, err)
+            return
+        for path in files:
+            suffix = path.suffix.lower()
+            if suffix not in AUDIO_SUFFIXES and suffix != STATE_SUFFIX:
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if (str(path), stamp) in self._broken:
+                continue
+            if stat.st_size == 0:
+                self.mark_broken(str(path), stamp, "the file is empty")
+                continue
+            yield Voice(
+                name=_clean_name(path.stem),
+                language=language,
+                kind="state" if suffix == STATE_SUFFIX else "audio",
+                source=str(path),
+                description=f"{path.stem} ({LANGUAGE_NAMES.get(language, language)}, custom)",
+                stamp=stamp,
+            )
+
+    def mark_broken(self, source: str, stamp: tuple[int, int], reason: str) -> None:
+        """Stop listing a file that cannot become a voice; logged once."""
+        if (source, stamp) not in self._broken:
+            self._broken.add((source, stamp))
+            _LOGGER.warning("Voice file %s is not usable and is not listed: %s", source, reason)
+
+    def get(self, name: str) -> Voice | None:
+        with self._lock:
+            return self._voices.get(name)
+
+    def default_voice(self, language: str, preferred: str | None) -> Voice | None:
+        """The voice of LANGUAGE named PREFERRED (plain or suffixed), else its first voice."""
+        with self._lock:
+            voices = list(self._voices.values())
+        if preferred:
+            for voice in voices:
+                if voice.language == language and voice.name in (
+                    preferred,
+                    f"{preferred}-{language}",
+                ):
+                    return voice
+        return next((v for v in voices if v.language == language), None)
+
+
+def _describe(name: str, language: str) -> str:
+    return f"{name.replace('_', ' ').title()} ({LANGUAGE_NAMES.get(language, language)})"
+
+
+def _clean_name(stem: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem.strip()) or "voice"
+
+
+def _unique_names(entries: list[Voice], primary: str) -> dict[str, Voice]:
+    """Key voices by name; a name taken already gets its language as a suffix ("alba-de")."""
+    result: dict[str, Voice] = {}
+    # Custom files override built-in voices of the same name and language.
+    ordered = sorted(entries, key=lambda v: (v.language != primary, v.kind == "builtin"))
+    for voice in ordered:
+        name = voice.name
+        if name in result:
+            name = f"{voice.name}-{voice.language}"
+            if name in result:
+                continue
+        result[name] = Voice(**{**voice.__dict__, "name": name})
+    return dict(sorted(result.items(), key=lambda kv: (kv[1].language, kv[0])))
+
+
+class StateModel(Protocol):
+    """What the cache needs of a model (see pocket.PocketModel)."""
+
+    id: str
+
+    def builtin_voice_state(self, name: str) -> object: ...
+    def encode_audio(self, path: Path) -> object: ...
+    def load_state(self, path: Path) -> object: ...
+    def save_state(self, state: object, path: Path) -> None: ...
+    def state_bytes(self, state: object) -> int: ...
+
+
+class VoiceStates:
+    """Voice states in memory (an LRU within a budget) and on disk (safetensors files)."""
+
+    def __init__(self, cache_dir: Path, budget_bytes: int, library_version: str) -> None:
+        self.cache_dir = cache_dir
+        self.budget_bytes = budget_bytes
+        self.library_version = library_version
+        self.encodings = 0  # how many audio files were encoded (tests and logs read it)
+        self._memory: OrderedDict[tuple[str, str, tuple[int, int]], tuple[object, int]] = (
+            OrderedDict()
+        )
+        self._pinned: set[tuple[str, str, tuple[int, int]]] = set()
+        self._lock = threading.Lock()
+
+    def get(self, voice: Voice, model: StateModel, *, pin: bool = False) -> object:
+        """The state of VOICE for MODEL: from memory, from disk, or made now (blocking)."""
+        key = (model.id, voice.source, voice.stamp)
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                if pin:
+                    self._pinned.add(key)
+                return self._memory[key][0]
+        state = self._load(voice, model)
+        size = model.state_bytes(state)
+        with self._lock:
+            self._memory[key] = (state, size)
+            if pin:
+                self._pinned.add(key)
+            self._evict()
+        return state
+
+    def _evict(self) -> None:
+        total = sum(size for _state, size in self._memory.values())
+        for key in list(self._memory):
+            if total <= self.budget_bytes:
+                break
+            if key in self._pinned:
+                continue
+            total -= self._memory.pop(key)[1]
+
+    def _load(self, voice: Voice, model: StateModel) -> object:
+        if voice.kind == "builtin":
+            return model.builtin_voice_state(voice.source)
+        path = Path(voice.source)
+        if voice.kind == "state":
+            return model.load_state(path)
+        digest = _sha256(path)
+        cached = self.cache_dir / f"{digest}-{model.id}-{self.library_version}.safetensors"
+        if cached.is_file():
+            try:
+                return model.load_state(cached)
+            except Exception as err:  # a torn or corrupt cache file: make it again
+                _LOGGER.warning("Cached voice state %s is unreadable (%s); rebuilding", cached, err)
+                cached.unlink(missing_ok=True)
+        _LOGGER.info("Encoding voice %s for model %s", voice.name, model.id)
+        state = model.encode_audio(path)
+        self.encodings += 1
+        self._save(state, model, cached)
+        return state
+
+    def _save(self, state: object, model: StateModel, cached: Path) -> None:
+        partial = cached.with_suffix(".partial")
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            model.save_state(state, partial)
+            partial.replace(cached)
+        except OSError as err:  # a full or read-only disk: the voice still works from memory
+            _LOGGER.warning("Could not cache voice state in %s: %s", self.cache_dir, err)
+            partial.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
