@@ -15,7 +15,7 @@ from wyoming_tts.__main__ import App
 from wyoming_tts.engine import Synthesis, Worker
 
 
-async def _wait_for(condition, timeout: float = 5.0) -> None:  # noqa: ANN001
+async def _wait_for(condition, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.005)
@@ -146,7 +146,7 @@ class _OneFrameModel:
     sample_rate = 8000
     frame_samples = 4
 
-    def generate(self, voice_state: object, text: str, stop: threading.Event):  # noqa: ANN201
+    def generate(self, voice_state: object, text: str, stop: threading.Event):
         yield np.array([2.0, -3.0, 0.5, -0.5], dtype=np.float32)
 
 

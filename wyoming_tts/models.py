@@ -169,6 +169,7 @@ class Models:
     async def warm_up(self, language: str | None = None) -> None:
         """Load LANGUAGE's model and default voice, and speak one short sentence."""
         language = language or self.primary
+        await asyncio.to_thread(self.worker, language)
         voice = self.default_voice(language)
         synthesis = Synthesis("warm-up", asyncio.get_running_loop())
         await self.start(synthesis, voice)

@@ -7,9 +7,9 @@ the same segments whether it comes whole or as LLM deltas split mid-word.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 
 from sentence_stream import SentenceBoundaryDetector
+from sentence_stream.util import remove_asterisks
 
 from wyoming_tts.engine import Silence
 
@@ -25,34 +25,27 @@ _CLAUSE_END = re.compile(r"[,;:](?=\s+\S)")
 class SegmentSplitter:
     """Cut text, given whole or in deltas, into segments at sentence ends."""
 
-    def __init__(self, transform: Callable[[str], str] | None = None) -> None:
-        self._transform = transform or (lambda text: text)
+    def __init__(self) -> None:
         self._detector = SentenceBoundaryDetector()
-        self._eager = True
-        self._head = ""  # what the detector holds while the first clause may still be cut
+        self._eager = True  # nothing spoken yet: the first clause may be cut early
         self._held = ""  # a short segment waiting for the next one
 
     def feed(self, delta: str) -> list[str]:
         """Add DELTA; return the segments that are now complete."""
         out: list[str] = []
-        sentences = list(self._detector.add_chunk(delta))
+        for sentence in self._detector.add_chunk(delta):
+            out.extend(self._sentence(sentence))
         if self._eager:
-            self._head += delta
-            if sentences:
-                self._eager = False
-                first = sentences.pop(0)
-                out.extend(self._emit_all(_eager_cut(first)))
-            else:
-                clause = _first_clause(self._head)
-                if clause is not None:
-                    # Speak the clause now; the detector starts again on what follows it.
-                    self._eager = False
-                    rest = self._head[len(clause) :]
-                    self._detector = SentenceBoundaryDetector()
-                    sentences = list(self._detector.add_chunk(rest))
-                    out.extend(self._emit(clause))
-        for sentence in sentences:
-            out.extend(self._emit(sentence))
+            # The clause may end before the detector knows where the sentence ends.
+            pending = self._detector.current_sentence + self._detector.remaining_text
+            clause = _first_clause(_join(self._held, pending))
+            if clause is not None:
+                rest = _join(self._held, pending)[len(clause) :]
+                self._held = ""
+                out.extend(self._emit(clause))
+                self._detector = SentenceBoundaryDetector()
+                for sentence in self._detector.add_chunk(rest):
+                    out.extend(self._sentence(sentence))
         return out
 
     def finish(self) -> list[str]:
@@ -60,33 +53,40 @@ class SegmentSplitter:
         out: list[str] = []
         last = self._detector.finish()
         if last:
-            parts = _eager_cut(last) if self._eager else [last]
-            out.extend(self._emit_all(parts))
+            out.extend(self._sentence(last))
         if self._held:
             out.append(self._held)
-            self._held = ""
         self._detector = SentenceBoundaryDetector()
         self._eager = True
-        self._head = ""
+        self._held = ""
         return out
 
-    def _emit_all(self, parts: Iterable[str]) -> list[str]:
-        out: list[str] = []
-        for part in parts:
-            out.extend(self._emit(part))
-        return out
+    def _sentence(self, sentence: str) -> list[str]:
+        if not self._eager:
+            return self._emit(sentence)
+        combined = _join(self._held, sentence)
+        clause = _first_clause(combined)
+        if clause is None:
+            self._held = ""
+            return self._emit(combined)
+        self._held = ""
+        return [*self._emit(clause), *self._emit(combined[len(clause) :])]
 
-    def _emit(self, sentence: str) -> list[str]:
-        text = self._transform(sentence).strip()
+    def _emit(self, text: str) -> list[str]:
+        text = " ".join(remove_asterisks(text).split())
         if not text:
             return []
-        if self._held:
-            text = f"{self._held} {text}"
-            self._held = ""
+        text = _join(self._held, text)
+        self._held = ""
         if len(text.split()) < MIN_WORDS:
             self._held = text
             return []
+        self._eager = False
         return [text]
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first} {second}" if first else second
 
 
 def _first_clause(text: str) -> str | None:
@@ -98,16 +98,9 @@ def _first_clause(text: str) -> str | None:
     return None
 
 
-def _eager_cut(sentence: str) -> list[str]:
-    clause = _first_clause(sentence)
-    if clause is None:
-        return [sentence]
-    return [clause, sentence[len(clause) :]]
-
-
-def split_text(text: str, transform: Callable[[str], str] | None = None) -> list[str]:
+def split_text(text: str) -> list[str]:
     """Cut a whole text into segments, exactly as if it had been streamed."""
-    splitter = SegmentSplitter(transform)
+    splitter = SegmentSplitter()
     return [*splitter.feed(text), *splitter.finish()]
 
 
