@@ -161,3 +161,31 @@ async def test_frames_are_clamped_to_16_bit() -> None:
         assert np.frombuffer(pcm, "<i2").tolist() == [32767, -32767, 16383, -16383]
     finally:
         worker.close()
+
+
+async def _zero_samples(app: App, text: str) -> tuple[int, int]:
+    async with client(app) as conn:
+        await conn.write_event(Synthesize(text).event())
+        events = await read_until(conn, "audio-stop")
+    pcm = np.frombuffer(b"".join(e.payload for e in events if e.type == "audio-chunk"), "<i2")
+    return int((pcm == 0).sum()), int(pcm.size)
+
+
+async def test_pause_markup_adds_exact_silence(fake_server: tuple[App, FakeModel]) -> None:
+    app, model = fake_server
+    zeros, total = await _zero_samples(app, "The first sentence is here. [pause 1s] And then more.")
+    assert zeros == model.sample_rate  # one second of zero samples, the model makes none
+    assert total == zeros + 2 * model.frames * model.frame_samples
+
+
+async def test_sentence_silence_between_sentences(fake_settings, tmp_path) -> None:
+    from tests.conftest import fake_models, running, with_settings
+
+    settings = with_settings(fake_settings, sentence_silence=0.25)
+    model = FakeModel()
+    async with running(settings, fake_models(settings, model)) as app:
+        zeros, _total = await _zero_samples(
+            app, "The first sentence is here. The second one follows. And a third one."
+        )
+    assert len(model.texts) == 4  # warm-up and three sentences
+    assert zeros == 2 * int(0.25 * model.sample_rate)  # between sentences, not before or after

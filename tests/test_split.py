@@ -95,5 +95,5 @@ def test_any_split_into_deltas_gives_the_same_segments(case: tuple[str, list[str
 def test_no_word_is_lost_or_added(text: str) -> None:
     from sentence_stream.util import remove_asterisks
 
-    spoken = " ".join(split_text(text)).split()
+    spoken = [w for w in " ".join(split_text(text)).split() if w != "[pause]"]
     assert spoken == remove_asterisks(text).split()

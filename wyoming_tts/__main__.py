@@ -133,7 +133,7 @@ class App:
             settings=self.settings,
             models=self.models,
             build_info=self.info,
-            transform=partial(speech_parts, normalize=self.settings.normalize),
+            transform=partial(speech_parts, normalize_text=self.settings.normalize),
         )
         server = AsyncServer.from_uri(self.settings.uri)
         self._server = server
@@ -208,7 +208,9 @@ def _command(module: str) -> Callable[[list[str]], int]:
     return call
 
 
-_COMMANDS: dict[str, Callable[[list[str]], int]] = {}
+_COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "normalize": _command("cli_normalize"),
+}
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from wyoming.tts import (
 from wyoming_tts.engine import EngineBusy, Segment, Silence, Synthesis, SynthesisError
 from wyoming_tts.models import AudioFormat, Models, VoiceError
 from wyoming_tts.settings import Settings
-from wyoming_tts.text import SegmentSplitter
+from wyoming_tts.text import SegmentSplitter, split_text
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_IDS = count(1)
@@ -41,7 +41,8 @@ class _Stream:
     """A streamed request between synthesize-start and synthesize-stop."""
 
     synthesis: Synthesis
-    splitter: SegmentSplitter
+    language: str
+    splitter: SegmentSplitter = field(default_factory=SegmentSplitter)
     spoken: list[bool] = field(default_factory=lambda: [False])
 
 
@@ -156,9 +157,8 @@ class TtsHandler(AsyncEventHandler):
             )
             return
         synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
-        first = [True]
-        splitter = SegmentSplitter()
-        self._feed(synthesis, [*splitter.feed(text), *splitter.finish()], first, "")
+        language = self.models.language_of(voice_name)
+        self._feed(synthesis, split_text(text), [False], language)
         synthesis.close()
         await self._respond(synthesis, voice_name, streaming=False)
 
@@ -167,8 +167,8 @@ class TtsHandler(AsyncEventHandler):
             _LOGGER.warning("Ignoring a second synthesize-start in one streamed request")
             return
         synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
-        self._stream = _Stream(synthesis, SegmentSplitter())
         voice = start.voice.name if start.voice else None
+        self._stream = _Stream(synthesis, self.models.language_of(voice))
         self._then(self._respond(synthesis, voice, streaming=True))
 
     def _stream_chunk(self, text: str) -> None:
@@ -182,7 +182,7 @@ class TtsHandler(AsyncEventHandler):
                 self.settings.max_text_chars,
             )
             return
-        self._feed(stream.synthesis, stream.splitter.feed(text), stream.spoken, "")
+        self._feed(stream.synthesis, stream.splitter.feed(text), stream.spoken, stream.language)
 
     def _stop_stream(self) -> None:
         stream = self._stream
@@ -191,7 +191,7 @@ class TtsHandler(AsyncEventHandler):
             self._then(self._write(SynthesizeStopped().event()))
             return
         self._stream = None
-        self._feed(stream.synthesis, stream.splitter.finish(), stream.spoken, "")
+        self._feed(stream.synthesis, stream.splitter.finish(), stream.spoken, stream.language)
         stream.synthesis.close()
 
     def _feed(

@@ -90,6 +90,11 @@ class Models:
             _LOGGER.warning("Voice %r not found; using %r instead", preferred, voice.name)
         return voice
 
+    def language_of(self, name: str | None) -> str:
+        """The language of voice NAME (cheap: no rescan), else of the default voice."""
+        voice = self.catalog.get(name) if name else None
+        return voice.language if voice is not None else self.primary
+
     async def resolve(self, name: str | None) -> Voice:
         """The catalogue entry named NAME, else the default voice (with a warning)."""
         if name:

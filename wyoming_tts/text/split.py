@@ -1,4 +1,4 @@
-"""Text for speech: cutting streamed text into segments the model speaks one at a time.
+"""Cutting streamed text into segments the model speaks one at a time.
 
 The cut depends only on the text, never on how it was split into deltas: the same text gives
 the same segments whether it comes whole or as LLM deltas split mid-word.
@@ -11,15 +11,41 @@ import re
 from sentence_stream import SentenceBoundaryDetector
 from sentence_stream.util import remove_asterisks
 
-from wyoming_tts.engine import Silence
-
 # The eager first clause: before anything has been spoken, cut at a comma, colon or semicolon
-# followed by a space once this many characters are in hand, so speech starts sooner.
-EAGER_MIN_CHARS = 20
+# followed by a space once this many visible characters (about 20 with spaces) are in hand, so
+# speech starts sooner. Spaces and markdown asterisks do not count: the cut must not depend on
+# whether the text was seen before or after sentence-stream removed them.
+EAGER_MIN_CHARS = 16
 # A segment of fewer words waits for the next one, so prosody does not restart every few words.
 MIN_WORDS = 3
 
 _CLAUSE_END = re.compile(r"[,;:](?=\s+\S)")
+# A blank line between paragraphs becomes this pause marker (see text.speech_parts).
+PARAGRAPH_PAUSE = "[pause]"
+_PARAGRAPH = re.compile(r"(\s*\n[ \t\r\f\v]*\n\s*)")
+# "am 1. Mai": a segment that ends with a small number and a period waits for the next one.
+_ENDS_WITH_ORDINAL = re.compile(r"(?<![\w.,])\d{1,2}\.$")
+
+
+class _Paragraphs:
+    """Mark blank lines with a pause, whatever the deltas; trailing blanks wait for more text."""
+
+    def __init__(self) -> None:
+        self._tail = ""
+        self._seen_text = False
+
+    def feed(self, delta: str) -> str:
+        text = self._tail + delta
+        body = text.rstrip()
+        self._tail = text[len(body) :]
+        out: list[str] = []
+        for piece in _PARAGRAPH.split(body):
+            if _PARAGRAPH.fullmatch(piece):
+                out.append(f"\n\n{PARAGRAPH_PAUSE} " if self._seen_text else "")
+            elif piece:
+                self._seen_text = self._seen_text or bool(piece.strip())
+                out.append(piece)
+        return "".join(out)
 
 
 class SegmentSplitter:
@@ -27,12 +53,14 @@ class SegmentSplitter:
 
     def __init__(self) -> None:
         self._detector = SentenceBoundaryDetector()
+        self._paragraphs = _Paragraphs()
         self._eager = True  # nothing spoken yet: the first clause may be cut early
         self._held = ""  # a short segment waiting for the next one
 
     def feed(self, delta: str) -> list[str]:
         """Add DELTA; return the segments that are now complete."""
         out: list[str] = []
+        delta = self._paragraphs.feed(delta)
         for sentence in self._detector.add_chunk(delta):
             out.extend(self._sentence(sentence))
         if self._eager:
@@ -57,6 +85,7 @@ class SegmentSplitter:
         if self._held:
             out.append(self._held)
         self._detector = SentenceBoundaryDetector()
+        self._paragraphs = _Paragraphs()
         self._eager = True
         self._held = ""
         return out
@@ -73,12 +102,12 @@ class SegmentSplitter:
         return [*self._emit(clause), *self._emit(combined[len(clause) :])]
 
     def _emit(self, text: str) -> list[str]:
-        text = " ".join(remove_asterisks(text).split())
+        text = re.sub(r"[ \t]+", " ", remove_asterisks(text)).strip()
         if not text:
             return []
         text = _join(self._held, text)
         self._held = ""
-        if len(text.split()) < MIN_WORDS:
+        if len(text.split()) < MIN_WORDS or _ENDS_WITH_ORDINAL.search(text):
             self._held = text
             return []
         self._eager = False
@@ -90,10 +119,10 @@ def _join(first: str, second: str) -> str:
 
 
 def _first_clause(text: str) -> str | None:
-    """The text up to and including the first clause end after EAGER_MIN_CHARS characters."""
-    start = len(text) - len(text.lstrip())
+    """The text up to the first clause end with EAGER_MIN_CHARS visible characters before it."""
     for match in _CLAUSE_END.finditer(text):
-        if match.end() - start >= EAGER_MIN_CHARS:
+        visible = sum(1 for c in text[: match.end()] if not c.isspace() and c != "*")
+        if visible >= EAGER_MIN_CHARS:
             return text[: match.end()]
     return None
 
@@ -102,9 +131,3 @@ def split_text(text: str) -> list[str]:
     """Cut a whole text into segments, exactly as if it had been streamed."""
     splitter = SegmentSplitter()
     return [*splitter.feed(text), *splitter.finish()]
-
-
-def speech_parts(segment: str, language: str, *, normalize: bool = True) -> list[str | Silence]:
-    """Turn one segment into what the model speaks, with pauses as Silence."""
-    text = " ".join(segment.split())
-    return [text] if text else []
