@@ -141,3 +141,17 @@ def test_announced_address_is_never_unspecified() -> None:
     assert detected not in ("0.0.0.0", "")
     with pytest.raises(DiscoveryError, match=r"must not be 0\.0\.0\.0"):
         announce_address("0.0.0.0", "0.0.0.0")
+
+
+async def test_health_command(fake_server) -> None:
+    app, _model = fake_server
+    uri = app.settings.uri
+
+    async def health(target: str) -> int:
+        process = await asyncio.create_subprocess_exec(
+            *COMMAND, "health", "--uri", target, "--timeout", "5"
+        )
+        return await asyncio.wait_for(process.wait(), 60)
+
+    assert await health(uri) == 0
+    assert await health(f"tcp://127.0.0.1:{free_port()}") == 1

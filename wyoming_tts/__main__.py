@@ -210,6 +210,7 @@ def _command(module: str) -> Callable[[list[str]], int]:
 
 _COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "normalize": _command("cli_normalize"),
+    "health": _command("health"),
 }
 
 

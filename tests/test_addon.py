@@ -1,0 +1,275 @@
+"""The Home Assistant app and the Docker images, checked statically (no Docker engine here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import FakeModel, fake_models, free_port, running, with_settings
+from wyoming_tts.settings import Settings, build_parser
+
+ROOT = Path(__file__).parent.parent
+ADDON = ROOT / "addon"
+S6 = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d"
+RUN_SCRIPT = S6 / "wyoming-tts" / "run"
+DISCOVERY_SCRIPT = S6 / "discovery" / "run"
+
+# The keys the Supervisor's app schema accepts (supervisor/addons/validate.py).
+SUPERVISOR_KEYS = {
+    "name", "version", "slug", "description", "arch", "machine", "url", "startup", "boot",
+    "init", "advanced", "stage", "ports", "ports_description", "webui", "ingress",
+    "ingress_port", "ingress_entry", "ingress_stream", "panel_icon", "panel_title",
+    "panel_admin", "homeassistant", "host_network", "host_pid", "host_ipc", "host_uts",
+    "host_dbus", "devices", "udev", "tmpfs", "map", "environment", "privileged", "apparmor",
+    "full_access", "audio", "video", "gpio", "usb", "uart", "devicetree", "kernel_modules",
+    "realtime", "hassio_api", "hassio_role", "homeassistant_api", "stdin", "legacy",
+    "docker_api", "auth_api", "services", "discovery", "backup_exclude", "backup_pre",
+    "backup_post", "restore_pre", "restore_post", "backup", "options", "schema", "image",
+    "ulimits", "timeout", "journald", "breaking_versions",
+}  # fmt: skip
+DEPRECATED_KEYS = {"watchdog", "codenotary", "build_from", "snapshot_exclude", "auto_uart"}
+SCHEMA_TYPE = re.compile(
+    r"(str|bool|email|url|port|password|int(\(-?\d*,-?\d*\))?|float(\([\d.-]*,[\d.-]*\))?"
+    r"|match\(.+\)|list\([^)]+\)|device(\(.*\))?)\??"
+)
+
+
+def _config() -> dict:
+    return yaml.safe_load((ADDON / "config.yaml").read_text(encoding="utf-8"))
+
+
+def _cli_flags() -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_tts", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    return set(re.findall(r"(--[a-z][a-z-]+)", result.stdout))
+
+
+def test_config_uses_only_keys_the_supervisor_accepts() -> None:
+    config = _config()
+    assert set(config) <= SUPERVISOR_KEYS
+    assert not set(config) & DEPRECATED_KEYS
+    assert not (ADDON / "build.yaml").exists()
+    assert config["arch"] == ["aarch64", "amd64"]
+    assert config["init"] is False
+    assert config["discovery"] == ["wyoming"]
+    assert config["ports"] == {"10200/tcp": 10200}
+    assert "10200/tcp" in config["ports_description"]
+    assert {"type": "addon_config", "read_only": False} in config["map"]
+    assert config["backup_exclude"]
+    assert re.fullmatch(r"[a-z0-9_]+", config["slug"])
+
+
+def test_every_option_has_a_schema_a_translation_a_doc_and_a_flag() -> None:
+    config = _config()
+    schema = config["schema"]
+    translations = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())
+    docs = (ADDON / "DOCS.md").read_text(encoding="utf-8")
+    run_script = RUN_SCRIPT.read_text(encoding="utf-8")
+    expected = {"voice", "model", "quantize", "sentence_silence", "volume", "hf_token",
+                "debug_logging"}  # fmt: skip
+    assert set(schema) == expected
+    assert set(config["options"]) <= set(schema)
+    for name, kind in schema.items():
+        assert SCHEMA_TYPE.fullmatch(str(kind).strip()), (name, kind)
+        if not str(kind).endswith("?"):
+            assert name in config["options"], f"required option {name} has no default"
+        entry = translations["configuration"][name]
+        assert entry["name"] and entry["description"]
+        assert f"### Option: `{name}`" in docs
+        assert f"'{name}'" in run_script, f"the run script ignores {name}"
+    assert translations["network"] == config["ports_description"]
+
+
+def test_docs_are_worded_like_the_translations() -> None:
+    translations = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())
+    docs = " ".join((ADDON / "DOCS.md").read_text(encoding="utf-8").split())
+    for name, entry in translations["configuration"].items():
+        first_sentence = " ".join(entry["description"].split()).split(". ")[0]
+        assert first_sentence in docs, name
+
+
+def test_model_choices_are_real_pocket_tts_models() -> None:
+    from wyoming_tts.pocket import builtin_model_names
+
+    choices = re.fullmatch(r"list\((.*)\)", _config()["schema"]["model"].strip())
+    assert choices is not None
+    assert set(choices[1].split("|")) <= set(builtin_model_names())
+    assert _config()["options"]["model"] in choices[1].split("|")
+
+
+def _run_options(tmp_path: Path, options: dict[str, object]) -> dict:
+    stub_bin = tmp_path / "bin"
+    stub_bin.mkdir(exist_ok=True)
+    server = stub_bin / "wyoming-tts"
+    server.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "print(json.dumps({'argv': sys.argv[1:], 'hf_token': os.environ.get('HF_TOKEN')}))\n"
+    )
+    server.chmod(0o755)
+    env = {
+        "PATH": f"{stub_bin}:{os.environ['PATH']}",
+        "WYOMING_TTS_VOICES_DIR": str(tmp_path / "voices"),
+        **{f"OPT_{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in options.items()},
+    }
+    result = subprocess.run(
+        ["bash", "-c", f"source {ROOT / 'tests' / 'bashio_stub.sh'}; source {RUN_SCRIPT}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_run_script_maps_options_to_flags(tmp_path: Path) -> None:
+    voices = str(tmp_path / "voices")
+    full = _run_options(
+        tmp_path,
+        {"voice": "marius", "model": "english_18m_2026-10", "quantize": True,
+         "sentence_silence": 0.3, "volume": 1.5, "hf_token": "hf_secret",
+         "debug_logging": True},
+    )  # fmt: skip
+    assert full["argv"] == [
+        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--voices-dir", voices,
+        "--model", "english_18m_2026-10", "--sentence-silence", "0.3", "--volume", "1.5",
+        "--voice", "marius", "--quantize", "--debug",
+    ]  # fmt: skip
+    assert full["hf_token"] == "hf_secret"
+    assert (tmp_path / "voices").is_dir()
+
+    defaults = _run_options(tmp_path, dict(_config()["options"]))  # optional options unset
+    assert defaults["argv"] == [
+        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--voices-dir", voices,
+        "--model", "english", "--sentence-silence", "0.0", "--volume", "1.0",
+    ]  # fmt: skip
+    assert defaults["hf_token"] is None
+
+    flags = _cli_flags()
+    for argv in (full["argv"], defaults["argv"]):
+        assert {a for a in argv if a.startswith("--")} <= flags
+        from wyoming_tts.settings import parse_settings
+
+        parse_settings(argv, {})  # the real parser accepts the command line
+
+
+async def test_discovery_script_waits_for_describe_then_registers(
+    fake_settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = with_settings(fake_settings, uri=f"tcp://127.0.0.1:{port}")
+    log = tmp_path / "discovery.log"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "WYOMING_TTS_PORT": str(port),
+        "DISCOVERY_LOG": str(log),
+    }
+    script = f"source {ROOT / 'tests' / 'bashio_stub.sh'}; source {DISCOVERY_SCRIPT}"
+    import asyncio
+
+    process = await asyncio.create_subprocess_exec("bash", "-c", script, env=env)
+    await asyncio.sleep(1.0)
+    assert process.returncode is None, "discovery ran before the server answered"
+    assert not log.exists()
+    async with running(settings, fake_models(settings, FakeModel())):
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    kind, payload = log.read_text().strip().split(" ", 1)
+    assert kind == "wyoming"
+    assert re.fullmatch(rf"tcp://[^:]+:{port}", json.loads(payload)["uri"])
+
+
+def _shell_scripts() -> list[Path]:
+    scripts = [*sorted((ROOT / "script").iterdir()), ROOT / ".ci" / "run"]
+    scripts += sorted(S6.glob("*/run"))
+    scripts.append(ROOT / "tests" / "bashio_stub.sh")
+    return scripts
+
+
+def test_shellcheck_passes_on_every_shell_script() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing: script/test installs it (Debian package)"
+    result = subprocess.run(
+        [shellcheck, "--shell=bash", "--external-sources", *map(str, _shell_scripts())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_versions_agree() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert _config()["version"] == version
+    changelog = (ADDON / "CHANGELOG.md").read_text()
+    assert re.search(r"^## (\S+)", changelog, re.M)[1] == version  # type: ignore[index]
+    assert re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M)[1] == version  # type: ignore[index]
+    for dockerfile in (ROOT / "Dockerfile", ADDON / "Dockerfile"):
+        assert f"ARG WYOMING_TTS_VERSION={version}" in dockerfile.read_text()
+    compose = yaml.safe_load((ROOT / "config" / "docker-compose.yml").read_text())
+    assert compose["services"]["wyoming-tts"]["image"].endswith(f":{version}")
+
+
+@pytest.mark.parametrize("dockerfile", [ROOT / "Dockerfile", ADDON / "Dockerfile"])
+def test_dockerfiles_pin_what_they_install_and_check_health(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    base = re.search(r"^FROM (\S+)", text, re.M)
+    assert base and re.search(r":\S*\d+\.\d+", base[1]) and "latest" not in base[1]
+    assert "torch==${TORCH_VERSION}" in text and "ARG TORCH_VERSION=2.13.0" in text
+    assert "download.pytorch.org/whl/cpu" in text  # never the multi-GB CUDA build
+    assert "torchao" not in text
+    for requirement in re.findall(r'"([a-z][\w-]*)(?:[=@ ][^"]*)?"', text):
+        if requirement in ("pocket-tts", "torch"):
+            assert re.search(rf'"{requirement}==', text), requirement
+    healthcheck = re.search(r"^HEALTHCHECK .*?CMD (.+?)$", text, re.M | re.S)
+    assert healthcheck and "wyoming-tts health" in text
+    assert "/data" in text
+
+
+def test_addon_dockerfile_uses_the_home_assistant_debian_base() -> None:
+    text = (ADDON / "Dockerfile").read_text()
+    assert re.search(r"^FROM ghcr\.io/home-assistant/base-debian:\S+", text, re.M)
+    assert "libgomp1" in text and "BUILD_FROM" not in text
+
+
+def test_standalone_image_passes_arguments_through_and_whitelists_its_context() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r'^ENTRYPOINT \["wyoming-tts",', text, re.M)
+    assert "VOLUME /data" in text
+    ignore = (ROOT / ".dockerignore").read_text().split("\n")
+    assert "*" in ignore and "!wyoming_tts/" in ignore
+
+
+def test_no_other_file_looks_like_an_app_config() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    names = [p for p in tracked if Path(p).name in ("config.yaml", "config.yml", "config.json")]
+    assert names == ["addon/config.yaml"]
+    assert (ROOT / "repository.yaml").is_file()
+    assert (ADDON / "icon.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (ADDON / "logo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_example_environment_lists_every_variable() -> None:
+    text = (ROOT / "config" / "wyoming-tts.env").read_text()
+    for action in build_parser()._actions:
+        flag = next((s for s in action.option_strings if s.startswith("--")), None)
+        if flag in (None, "--help", "--version"):
+            continue
+        assert f"WYOMING_TTS_{flag[2:].upper().replace('-', '_')}=" in text, flag
