@@ -17,7 +17,7 @@ from wyoming.info import Info
 from wyoming.server import AsyncServer, AsyncStdioServer
 
 from wyoming_tts import __version__
-from wyoming_tts.settings import Settings, SettingsError, parse_settings
+from wyoming_tts.settings import ModelSpec, Settings, SettingsError, parse_settings
 
 _LOGGER = logging.getLogger("wyoming_tts")
 
@@ -70,7 +70,7 @@ def build_models(settings: Settings) -> tuple[Any, Any]:
             builtin_voices=() if spec.is_config else tuple(pocket.BUILTIN_VOICE_ORIGINS),
             origins=pocket.BUILTIN_VOICE_ORIGINS,
         )
-        for spec in dict((s.language, s) for s in reversed(settings.models)).values()
+        for spec in _first_per_language(settings.models)
     ]
     states = VoiceStates(
         settings.data_dir / "voice-states",
@@ -84,6 +84,14 @@ def build_models(settings: Settings) -> tuple[Any, Any]:
     }
     loader = partial(pocket.load_model, quantize=settings.quantize, threads=settings.threads)
     return Models(settings, loader, catalog_models, states, default_voices), pocket
+
+
+def _first_per_language(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
+    """The first model given for each language, in the order given."""
+    seen: dict[str, ModelSpec] = {}
+    for spec in specs:
+        seen.setdefault(spec.language, spec)
+    return list(seen.values())
 
 
 async def serve(settings: Settings) -> None:
@@ -199,11 +207,11 @@ async def _start_discovery(settings: Settings) -> Any:
     return discovery
 
 
-def _command(module: str) -> Callable[[list[str]], int]:
+def _command(module: str, function: str = "main") -> Callable[[list[str]], int]:
     def call(args: list[str]) -> int:
         import importlib
 
-        return int(importlib.import_module(f"wyoming_tts.{module}").main(args))
+        return int(getattr(importlib.import_module(f"wyoming_tts.{module}"), function)(args))
 
     return call
 
@@ -211,6 +219,8 @@ def _command(module: str) -> Callable[[list[str]], int]:
 _COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "normalize": _command("cli_normalize"),
     "health": _command("health"),
+    "download": _command("tools", "download"),
+    "export-voice": _command("tools", "export_voice"),
 }
 
 

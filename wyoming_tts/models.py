@@ -119,13 +119,19 @@ class Models:
         return AudioFormat(rate=worker.model.sample_rate, width=2, channels=1)
 
     def _voice_state(self, voice: Voice, worker: Worker, pin: bool) -> object:
+        """The state of VOICE (in the worker thread); the default voice if VOICE is broken."""
         try:
             return self.states.get(voice, worker.model, pin=pin)  # type: ignore[arg-type]
         except Exception as err:
-            if voice.kind != "builtin" and voice.stamp != (0, 0):
-                self.catalog.mark_broken(voice.source, voice.stamp, str(err))
-                self.catalog.refresh()
-            raise VoiceError(f"Voice {voice.name!r} could not be loaded: {err}") from err
+            if voice.kind == "builtin":
+                raise VoiceError(f"Voice {voice.name!r} could not be loaded: {err}") from err
+            self.catalog.mark_broken(voice.source, voice.stamp, str(err))
+            self.catalog.refresh()
+            fallback = self.default_voice(voice.language)
+            if fallback == voice:
+                raise VoiceError(f"Voice {voice.name!r} could not be loaded: {err}") from err
+            _LOGGER.warning("Using voice %r instead of the broken %r", fallback.name, voice.name)
+            return self.states.get(fallback, worker.model, pin=True)  # type: ignore[arg-type]
 
     def worker(self, language: str) -> Worker:
         """The worker of LANGUAGE's model, loading the model now if needed (blocking)."""

@@ -73,6 +73,7 @@ class VoiceCatalog:
         self._languages = {m.language for m in self.models}
         self._voices: dict[str, Voice] = {}
         self._broken: set[tuple[str, tuple[int, int]]] = set()
+        self._checked: set[tuple[str, tuple[int, int]]] = set()
         self._lock = threading.Lock()
         self.refresh()
 
@@ -133,9 +134,12 @@ class VoiceCatalog:
             stamp = (stat.st_mtime_ns, stat.st_size)
             if (str(path), stamp) in self._broken:
                 continue
-            if stat.st_size == 0:
-                self.mark_broken(str(path), stamp, "the file is empty")
-                continue
+            if (str(path), stamp) not in self._checked:
+                problem = _unreadable(path, suffix)
+                if problem:
+                    self.mark_broken(str(path), stamp, problem)
+                    continue
+                self._checked.add((str(path), stamp))
             yield Voice(
                 name=_clean_name(path.stem),
                 language=language,
@@ -167,6 +171,30 @@ class VoiceCatalog:
                 ):
                     return voice
         return next((v for v in voices if v.language == language), None)
+
+
+def _unreadable(path: Path, suffix: str) -> str | None:
+    """Why PATH cannot be a voice (reading only its header), or None when it looks fine."""
+    try:
+        if path.stat().st_size == 0:
+            return "the file is empty"
+        if suffix == STATE_SUFFIX:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as state:
+                if not list(state.keys()):
+                    return "the voice state holds no tensors"
+            return None
+        import soundfile
+
+        info = soundfile.info(str(path))
+        if info.frames == 0:
+            return "the recording is empty"
+        if info.duration < 1.0:
+            return f"the recording is only {info.duration:.1f} s; use 5 to 10 s of speech"
+    except Exception as err:
+        return f"{type(err).__name__}: {err}".strip()
+    return None
 
 
 def _describe(name: str, language: str) -> str:
