@@ -102,13 +102,24 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    starting = asyncio.create_task(app.start())
     try:
-        await app.start()
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, *app.running}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        _LOGGER.info("Shutting down")
+        await asyncio.wait({waiter, starting}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            # A signal while loading: never open the port. A load already running in a
+            # thread finishes its current step before the process can exit.
+            _LOGGER.info("Stopping before the server was ready")
+            starting.cancel()
+        else:
+            starting.result()  # raises StartupError
+            await asyncio.wait({waiter, *app.running}, return_when=asyncio.FIRST_COMPLETED)
+            _LOGGER.info("Shutting down")
     finally:
+        waiter.cancel()
+        if not starting.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
         await app.stop()
     _LOGGER.info("Stopped")
 

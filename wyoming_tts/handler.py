@@ -10,11 +10,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import count
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event, async_read_event
+from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import (
@@ -26,6 +27,7 @@ from wyoming.tts import (
 )
 
 from wyoming_tts.engine import EngineBusy, Segment, Silence, Synthesis, SynthesisError
+from wyoming_tts.framing import BadEvent, read_event
 from wyoming_tts.models import AudioFormat, Models, VoiceError
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import SegmentSplitter, split_text
@@ -76,7 +78,7 @@ class TtsHandler(AsyncEventHandler):
             read: asyncio.Task[Event | None] | None = None
             while not self._closing:
                 if read is None:
-                    read = asyncio.ensure_future(async_read_event(self.reader))
+                    read = asyncio.ensure_future(read_event(self.reader))
                 done, _ = await asyncio.wait({read}, timeout=self.settings.idle_timeout)
                 if not done:
                     if self._idle_in_request():
@@ -85,11 +87,16 @@ class TtsHandler(AsyncEventHandler):
                         )
                         break
                     continue
-                event = read.result()
-                read = None
-                if event is None or not await self.handle_event(event):
+                try:
+                    event = read.result()
+                    read = None
+                    if event is None or not await self.handle_event(event):
+                        break
+                except BadEvent as err:
+                    read = None
+                    await self._fail("bad-event", f"Malformed request: {err}.")
                     break
-        except (ConnectionError, ValueError, UnicodeDecodeError) as err:
+        except ConnectionError as err:
             _LOGGER.debug("Closing connection: %s", err)
         finally:
             if read is not None and not read.done():
@@ -103,23 +110,23 @@ class TtsHandler(AsyncEventHandler):
         return self._stream is not None or not responding
 
     async def handle_event(self, event: Event) -> bool:
+        """Act on one event; raise BadEvent when its fields have the wrong types."""
         if Describe.is_type(event.type):
-            self._then(self._send_info())
+            self._then(self._send_info)
         elif SynthesizeStart.is_type(event.type):
-            self._start_stream(SynthesizeStart.from_event(event))
+            self._start_stream(_voice_of(event.data))
         elif SynthesizeChunk.is_type(event.type):
-            self._stream_chunk(SynthesizeChunk.from_event(event).text)
+            self._stream_chunk(_text_of(event.data))
         elif SynthesizeStop.is_type(event.type):
             self._stop_stream()
         elif Synthesize.is_type(event.type):
+            text, voice = _text_of(event.data), _voice_of(event.data)
             if self._stream is not None:
                 _LOGGER.debug("Ignoring the compatibility synthesize of a streamed request")
             else:
-                synthesize = Synthesize.from_event(event)
-                voice = synthesize.voice.name if synthesize.voice else None
-                self._then(self._speak_text(synthesize.text, voice))
+                self._then(partial(self._speak_text, text, voice))
         else:
-            _LOGGER.debug("Ignoring event of type %r", event.type[:64])
+            _LOGGER.debug("Ignoring event of type %r", event.type)
         return not self._closing
 
     async def disconnect(self) -> None:
@@ -131,16 +138,15 @@ class TtsHandler(AsyncEventHandler):
             self._tail.cancel()
 
     # -- responses, in order ----------------------------------------------------------------
-    def _then(self, response: Awaitable[None]) -> None:
+    def _then(self, respond: Callable[[], Awaitable[None]]) -> None:
+        """Run RESPOND after the responses before it, so that they never interleave."""
         previous = self._tail
 
         async def chained() -> None:
             if previous is not None:
                 await asyncio.wait({previous})
             if not self._closing:
-                await response
-            elif asyncio.iscoroutine(response):
-                response.close()
+                await respond()
 
         self._tail = asyncio.create_task(chained())
 
@@ -162,14 +168,13 @@ class TtsHandler(AsyncEventHandler):
         synthesis.close()
         await self._respond(synthesis, voice_name, streaming=False)
 
-    def _start_stream(self, start: SynthesizeStart) -> None:
+    def _start_stream(self, voice: str | None) -> None:
         if self._stream is not None:
             _LOGGER.warning("Ignoring a second synthesize-start in one streamed request")
             return
         synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
-        voice = start.voice.name if start.voice else None
         self._stream = _Stream(synthesis, self.models.language_of(voice))
-        self._then(self._respond(synthesis, voice, streaming=True))
+        self._then(partial(self._respond, synthesis, voice, streaming=True))
 
     def _stream_chunk(self, text: str) -> None:
         stream = self._stream
@@ -188,7 +193,7 @@ class TtsHandler(AsyncEventHandler):
         stream = self._stream
         if stream is None:
             # Nothing was started; answer anyway so that the client never waits forever.
-            self._then(self._write(SynthesizeStopped().event()))
+            self._then(partial(self._write, SynthesizeStopped().event()))
             return
         self._stream = None
         self._feed(stream.synthesis, stream.splitter.finish(), stream.spoken, stream.language)
@@ -257,3 +262,22 @@ class TtsHandler(AsyncEventHandler):
         self._closing = True
         self.writer.close()
         self.reader.feed_eof()
+
+
+def _text_of(data: dict) -> str:
+    text = data.get("text", "")
+    if not isinstance(text, str):
+        raise BadEvent("'text' must be a string")
+    return text
+
+
+def _voice_of(data: dict) -> str | None:
+    voice = data.get("voice")
+    if voice is None:
+        return None
+    if not isinstance(voice, dict):
+        raise BadEvent('\'voice\' must be an object such as {"name": "alba"}')
+    name = voice.get("name")
+    if name is not None and not isinstance(name, str):
+        raise BadEvent("'voice.name' must be a string")
+    return name or None
