@@ -124,9 +124,10 @@ def random_weights_config(model_name: str, folder: Path) -> Path:
     tokenizer = train_tokenizer(folder / f"{model_name}-tokenizer")
     table = config["flow_lm"]["lookup_table"]
     table.update(_lookup_table(table["dim"], tokenizer))
-    # Random weights rarely say "end of speech": bound each segment's length instead.
+    # Random weights say "end of speech" at random: end early, then add 30 frames, so that each
+    # sentence lasts about 36 frames (2.9 s), like real speech, whatever the weights say.
     config["default_eos_threshold"] = -1.0
-    config["model_recommended_frames_after_eos"] = 2
+    config["model_recommended_frames_after_eos"] = 30
     path = folder / f"{model_name}-random.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path

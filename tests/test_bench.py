@@ -1,0 +1,43 @@
+"""`wyoming-tts bench` runs end to end on a tiny model (a smoke test; speed is not asserted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_prints_the_table(tiny: dict[str, Path]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
+         "--runs", "2", "--requests", "21", "--describes", "5", "--clients", "1,2"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout
+    for row in ("P1 time to first audio", "P2 real-time factor", "P3 streamed reply",
+                "P4 Describe latency", "P5 server memory", "1 client(s) at once",
+                "2 client(s) at once"):  # fmt: skip
+        assert f"| {row}" in table, row
+    assert "0 errors" in table and "CPU:" in table
+
+
+def test_random_weights_config_is_the_full_size_architecture(tmp_path: Path) -> None:
+    import yaml
+    from pocket_tts.utils.config import CONFIGS_DIR
+
+    from wyoming_tts.random_model import random_weights_config
+
+    path = random_weights_config("english_2m_2026-10", tmp_path)
+    made = yaml.safe_load(path.read_text())
+    real = yaml.safe_load((CONFIGS_DIR / "english_2m_2026-10.yaml").read_text())
+    assert "weights_path" not in made
+    assert made["flow_lm"]["transformer"] == real["flow_lm"]["transformer"]
+    assert made["mimi"]["seanet"] == real["mimi"]["seanet"]
+    assert Path(made["flow_lm"]["lookup_table"]["tokenizer_path"]).is_file()
+    with pytest.raises(ValueError, match="Unknown model"):
+        random_weights_config("klingon", tmp_path)

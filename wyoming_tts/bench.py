@@ -1,0 +1,405 @@
+"""`wyoming-tts bench`: the server over a socket against Pocket TTS in-process, same model.
+
+Runs the real server as a subprocess on a free loopback port, measures it as Home Assistant
+uses it, then measures the same segments through pocket-tts in this process (while the server
+idles), and prints a markdown table. `--random-weights` builds a named model's full-size
+architecture with no weights to download: speed per frame is the same as with real weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wyoming.client import AsyncTcpClient
+from wyoming.info import Describe
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeVoice,
+)
+
+from wyoming_tts.random_model import random_weights_config, write_voice
+from wyoming_tts.text import split_text
+
+SHORT = "The kitchen lights are now on."
+LONG = (
+    "The living room is at twenty one degrees and the heating is off. "
+    "All the windows are closed and the front door is locked. "
+    "Tomorrow will be sunny with a light breeze in the afternoon."
+)
+REPLY = (
+    "Sure, I have turned on the lights in the kitchen and the living room. "
+    "The temperature inside is twenty one degrees, which is comfortable. "
+    "Is there anything else you would like me to do?"
+)
+
+
+@dataclass
+class Results:
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def add(self, name: str, value: str, target: str, verdict: str | bool = "") -> None:
+        if isinstance(verdict, bool):
+            verdict = "met" if verdict else "**missed**"
+        self.rows.append((name, value, target, verdict))
+
+    def table(self) -> str:
+        lines = ["| Measure | Value | Target | |", "| --- | --- | --- | --- |"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.rows]
+        return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="wyoming-tts bench", description=__doc__)
+    parser.add_argument("--model", default="english", help="as the server's --model")
+    parser.add_argument("--random-weights", action="store_true", help="no weights to download")
+    parser.add_argument("--voice", help="built-in voice (default: a generated recording)")
+    parser.add_argument("--quantize", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=10, help="runs per latency median")
+    parser.add_argument("--requests", type=int, default=100, help="requests for the memory test")
+    parser.add_argument("--describes", type=int, default=200, help="Describes during synthesis")
+    parser.add_argument("--clients", default="1,2,4", help="concurrency levels")
+    parser.add_argument("--delta-chars", type=int, default=4, help="characters per LLM delta")
+    parser.add_argument("--delta-ms", type=float, default=15.0, help="time between deltas")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="wyoming-tts-bench-") as tmp:
+        folder = Path(tmp)
+        model = args.model
+        if args.random_weights:
+            model = str(random_weights_config(args.model, folder))
+        voices = folder / "voices"
+        voice = args.voice
+        if voice is None:
+            write_voice(voices / "bench.wav", seconds=5.0)
+            voice = "bench"
+        voices.mkdir(exist_ok=True)
+        port = _free_port()
+        server = _start_server(args, model, voice, voices, folder / "data", port)
+        try:
+            results = asyncio.run(_measure(args, model, voice, voices, port, server))
+        finally:
+            server.terminate()
+            server.wait(10)
+    print(
+        f"\nwyoming-tts bench: model {args.model}{' (random weights)' * args.random_weights}"
+        f"{' int8' * args.quantize}, {args.threads} thread(s), CPU: {_cpu()}\n"
+    )
+    print(results.table())
+    return 0
+
+
+def _start_server(
+    args: argparse.Namespace, model: str, voice: str, voices: Path, data: Path, port: int
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "wyoming_tts",
+        "--uri",
+        f"tcp://127.0.0.1:{port}",
+        "--model",
+        model,
+        "--voice",
+        voice,
+        "--voices-dir",
+        str(voices),
+        "--data-dir",
+        str(data),
+        "--threads",
+        str(args.threads),
+        "--max-queue",
+        "8",
+    ]
+    if args.quantize:
+        command.append("--quantize")
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _measure(
+    args: argparse.Namespace,
+    model: str,
+    voice: str,
+    voices: Path,
+    port: int,
+    server: subprocess.Popen[bytes],
+) -> Results:
+    await _wait_for_port(port, server)
+    results = Results()
+    speak = _Client(port, voice)
+    for _ in range(2):
+        await speak.plain(SHORT)  # warm-up
+
+    # In-process first, while the server idles: the same model, voice and segments.
+    local = await asyncio.to_thread(_InProcess, args, model, voice, voices)
+    ttfa_local = statistics.median(
+        [await asyncio.to_thread(local.ttfa, SHORT) for _ in range(args.runs)]
+    )
+    rtf_local = statistics.median(
+        [await asyncio.to_thread(local.rtf, LONG) for _ in range(max(2, args.runs // 3))]
+    )
+    first_clause = split_text(REPLY)[0]
+    ttfa_clause = statistics.median(
+        [await asyncio.to_thread(local.ttfa, first_clause) for _ in range(args.runs)]
+    )
+    del local
+
+    ttfa_socket = statistics.median([(await speak.plain(SHORT))[0] for _ in range(args.runs)])
+    rtf_socket = statistics.median(
+        [(await speak.plain(LONG))[2] for _ in range(max(2, args.runs // 3))]
+    )
+    p1 = ttfa_socket / ttfa_local
+    results.add(
+        "P1 time to first audio, socket / in-process",
+        f"{p1:.2f} ({ttfa_socket * 1000:.0f} / {ttfa_local * 1000:.0f} ms)",
+        "≤ 1.10",
+        p1 <= 1.10,
+    )
+    p2 = rtf_socket / rtf_local
+    results.add(
+        "P2 real-time factor, socket / in-process",
+        f"{p2:.2f} ({rtf_socket:.2f}× / {rtf_local:.2f}×)",
+        "≥ 0.95",
+        p2 >= 0.95,
+    )
+
+    streamed = [
+        await speak.streamed(REPLY, args.delta_chars, args.delta_ms / 1000)
+        for _ in range(args.runs)
+    ]
+    from_first = statistics.median(s[0] for s in streamed)
+    from_clause = statistics.median(s[1] for s in streamed)
+    p3 = from_first / ttfa_clause
+    results.add(
+        "P3 streamed reply: first delta → first audio, / in-process first clause",
+        f"{p3:.2f} ({from_first * 1000:.0f} / {ttfa_clause * 1000:.0f} ms)",
+        "≤ 1.2",
+        p3 <= 1.2,
+    )
+    results.add(
+        "P3′ same, from the delta that completes the first clause",
+        f"{from_clause / ttfa_clause:.2f} ({from_clause * 1000:.0f} ms)",
+        "",
+        f"clause of {len(first_clause)} chars at {args.delta_chars} chars / {args.delta_ms:g} ms",
+    )
+
+    p50, p99 = await speak.describe_during_synthesis(" ".join([LONG] * 4), args.describes)
+    results.add(
+        "P4 Describe latency during synthesis, p50 / p99",
+        f"{p50 * 1000:.1f} / {p99 * 1000:.1f} ms",
+        "p99 ≤ 50 ms",
+        p99 <= 0.050,
+    )
+
+    rss = {}
+    for index in range(1, max(args.requests, 21) + 1):
+        await speak.plain(SHORT)
+        if index in (20, max(args.requests, 21)):
+            rss[index] = _rss_mb(server.pid)
+    last = max(rss)
+    p5 = rss[last] / rss[20]
+    results.add(
+        f"P5 server memory after 20 / {last} requests",
+        f"{p5:.3f} ({rss[20]:.0f} → {rss[last]:.0f} MB)",
+        "≤ 1.05",
+        p5 <= 1.05,
+    )
+
+    for k in [int(k) for k in args.clients.split(",") if k.strip()]:
+        wall, audio, ttfas, errors = await speak.concurrent(SHORT, k, rounds=3)
+        results.add(
+            f"{k} client(s) at once",
+            f"{audio / wall:.2f}× real time, first audio median "
+            f"{statistics.median(ttfas) * 1000:.0f} ms, max {max(ttfas) * 1000:.0f} ms",
+            "",
+            f"{errors} errors",
+        )
+    return results
+
+
+class _Client:
+    """Home Assistant's requests, timed."""
+
+    def __init__(self, port: int, voice: str) -> None:
+        self.port = port
+        self.voice = SynthesizeVoice(name=voice)
+
+    async def plain(self, text: str) -> tuple[float, float, float]:
+        """(time to first audio, audio seconds, real-time factor) of one request."""
+        async with AsyncTcpClient("127.0.0.1", self.port) as conn:
+            started = time.perf_counter()
+            await conn.write_event(Synthesize(text, voice=self.voice).event())
+            return await self._audio(conn, started, "audio-stop")
+
+    async def streamed(self, text: str, size: int, pace: float) -> tuple[float, float]:
+        """(first delta → first audio, first clause complete → first audio)."""
+        clause_end = len(split_text(text)[0])
+        async with AsyncTcpClient("127.0.0.1", self.port) as conn:
+            await conn.write_event(SynthesizeStart(voice=self.voice).event())
+            first_audio: list[float] = []
+            reader = asyncio.create_task(self._first_audio(conn, first_audio))
+            started = time.perf_counter()
+            clause_sent = started
+            for index in range(0, len(text), size):
+                await conn.write_event(SynthesizeChunk(text[index : index + size]).event())
+                if index < clause_end <= index + size:
+                    clause_sent = time.perf_counter()
+                await asyncio.sleep(pace)
+            await conn.write_event(Synthesize(text, voice=self.voice).event())
+            await conn.write_event(SynthesizeStop().event())
+            await reader
+        return first_audio[0] - started, first_audio[0] - clause_sent
+
+    async def _first_audio(self, conn: AsyncTcpClient, out: list[float]) -> None:
+        while (event := await conn.read_event()) is not None:
+            if event.type == "audio-chunk" and not out:
+                out.append(time.perf_counter())
+            if event.type in ("synthesize-stopped", "error"):
+                return
+
+    async def _audio(
+        self, conn: AsyncTcpClient, started: float, end: str
+    ) -> tuple[float, float, float]:
+        first = None
+        samples = 0
+        rate = 24000
+        while (event := await conn.read_event()) is not None:
+            if event.type == "audio-chunk":
+                first = first or time.perf_counter()
+                rate = event.data.get("rate", rate)
+                samples += len(event.payload or b"") // 2
+            elif event.type == "error":
+                raise RuntimeError(event.data.get("text"))
+            elif event.type == end:
+                break
+        wall = time.perf_counter() - started
+        audio = samples / rate
+        return (first or time.perf_counter()) - started, audio, audio / wall
+
+    async def describe_during_synthesis(self, text: str, count: int) -> tuple[float, float]:
+        long_request = asyncio.create_task(self.plain(text))
+        await asyncio.sleep(0.2)
+        latencies = []
+        for _ in range(count):
+            async with AsyncTcpClient("127.0.0.1", self.port) as conn:
+                started = time.perf_counter()
+                await conn.write_event(Describe().event())
+                while (event := await conn.read_event()) is not None and event.type != "info":
+                    pass
+                latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.005)
+        await long_request
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        return latencies[len(latencies) // 2], p99
+
+    async def concurrent(
+        self, text: str, clients: int, rounds: int
+    ) -> tuple[float, float, list[float], int]:
+        ttfas: list[float] = []
+        audio = 0.0
+        errors = 0
+        started = time.perf_counter()
+        for _ in range(rounds):
+            outcomes = await asyncio.gather(
+                *(self.plain(text) for _ in range(clients)), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    errors += 1
+                else:
+                    ttfas.append(outcome[0])
+                    audio += outcome[1]
+        return time.perf_counter() - started, audio, ttfas or [0.0], errors
+
+
+class _InProcess:
+    """The same segments through pocket-tts directly: what the server adds is the difference."""
+
+    def __init__(self, args: argparse.Namespace, model: str, voice: str, voices: Path) -> None:
+        from wyoming_tts import pocket
+        from wyoming_tts.settings import ModelSpec
+
+        self.model = pocket.load_model(
+            ModelSpec.parse(model), quantize=args.quantize, threads=args.threads
+        )
+        path = voices / f"{voice}.wav"
+        self.state = (
+            self.model.encode_audio(path)
+            if path.is_file()
+            else self.model.builtin_voice_state(voice)
+        )
+        self.ttfa(SHORT)  # warm-up
+
+    def ttfa(self, text: str) -> float:
+        stop = threading.Event()
+        started = time.perf_counter()
+        stream = self.model.generate(self.state, text, stop)
+        next(iter(stream))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        for _ in stream:
+            pass
+        return elapsed
+
+    def rtf(self, text: str) -> float:
+        stop = threading.Event()
+        samples = 0
+        started = time.perf_counter()
+        for segment in split_text(text):
+            for frame in self.model.generate(self.state, segment, stop):
+                samples += frame.numel()
+        return samples / self.model.sample_rate / (time.perf_counter() - started)
+
+
+async def _wait_for_port(port: int, server: subprocess.Popen[bytes], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(
+                "wyoming-tts bench: the server did not start (run it alone to see why)"
+            )
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.2)
+    raise SystemExit("wyoming-tts bench: the server did not open its port in time")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
