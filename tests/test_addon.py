@@ -137,7 +137,7 @@ def test_run_script_maps_options_to_flags(tmp_path: Path) -> None:
     voices = str(tmp_path / "voices")
     full = _run_options(
         tmp_path,
-        {"voice": "marius", "model": "english_18m_2026-10", "quantize": True,
+        {"voice": "marius", "model": "english_18m_2026-10", "quantize": "on",
          "sentence_silence": 0.3, "volume": 1.5, "hf_token": "hf_secret",
          "debug_logging": True},
     )  # fmt: skip
@@ -155,9 +155,11 @@ def test_run_script_maps_options_to_flags(tmp_path: Path) -> None:
         "--model", "english", "--sentence-silence", "0.0", "--volume", "1.0",
     ]  # fmt: skip
     assert defaults["hf_token"] is None
+    forced_off = _run_options(tmp_path, {**_config()["options"], "quantize": "off"})
+    assert forced_off["argv"][-1] == "--no-quantize"
 
     flags = _cli_flags()
-    for argv in (full["argv"], defaults["argv"]):
+    for argv in (full["argv"], defaults["argv"], forced_off["argv"]):
         assert {a for a in argv if a.startswith("--")} <= flags
         from wyoming_tts.settings import parse_settings
 

@@ -16,6 +16,7 @@ from wyoming.tts import Synthesize
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from tests.conftest import audio_bytes, free_port, read_until
+from wyoming_tts.bench import wait_for_port
 from wyoming_tts.discovery import SERVICE_TYPE, DiscoveryError, announce_address
 
 COMMAND = [sys.executable, "-m", "wyoming_tts"]
@@ -30,23 +31,6 @@ def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
         text=True,
         env=env,
     )
-
-
-async def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"server exited: {process.stdout.read() if process.stdout else ''}"
-            )
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        return
-    raise AssertionError("the port never opened")
 
 
 async def _browse(name: str, timeout_ms: int = 3000) -> AsyncServiceInfo | None:
@@ -76,7 +60,7 @@ async def test_cli_serves_announces_and_stops_on_sigterm(
         tmp_path,
     )  # fmt: skip
     try:
-        await _wait_for_port(port, process)
+        await wait_for_port(port, process, timeout=90)
         async with AsyncTcpClient("127.0.0.1", port) as conn:
             await conn.write_event(Synthesize("Hello from the command line.").event())
             events = await read_until(conn, "audio-stop", timeout=30)

@@ -33,7 +33,8 @@ from tests.conftest import (
     with_settings,
 )
 from wyoming_tts.__main__ import App
-from wyoming_tts.settings import ModelSpec, Settings
+from wyoming_tts.bench import rss_mb, wait_for_port
+from wyoming_tts.settings import Settings
 
 
 def _worker(app: App):
@@ -298,22 +299,15 @@ async def test_fuzz_10000_events(
 
 
 async def test_a_full_disk_while_caching_still_serves_the_voice(
-    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+    tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from wyoming_tts import pocket
 
     def full(state: object, path: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(pocket.PocketModel, "save_state", staticmethod(full))
-    settings = Settings(
-        uri=f"tcp://127.0.0.1:{free_port()}",
-        models=(ModelSpec(str(tiny["config"]), "en"),),
-        voice="hummer",
-        voices_dirs=(tiny["voices"],),
-        data_dir=tmp_path / "data",
-    )
+    settings = tiny_settings
     with caplog.at_level(logging.WARNING):
         async with running(settings) as app:
             await _served_normally(app)
@@ -323,7 +317,7 @@ async def test_a_full_disk_while_caching_still_serves_the_voice(
 
 
 async def test_nothing_a_client_sends_reads_writes_or_fetches_outside(
-    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     outside: list[object] = []
@@ -337,13 +331,7 @@ async def test_nothing_a_client_sends_reads_writes_or_fetches_outside(
         return real_connect(sock, target)
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    settings = Settings(
-        uri=f"tcp://127.0.0.1:{free_port()}",
-        models=(ModelSpec(str(tiny["config"]), "en"),),
-        voice="hummer",
-        voices_dirs=(tiny["voices"],),
-        data_dir=tmp_path / "data",
-    )
+    settings = tiny_settings
     before = {p for p in tmp_path.rglob("*")}
     async with running(settings) as app:
         hostile = ["https://example.com/v.wav", "hf://kyutai/tts-voices/x.wav", "/etc/passwd",
@@ -360,13 +348,6 @@ async def test_nothing_a_client_sends_reads_writes_or_fetches_outside(
     assert outside == []
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def _server(tiny: dict[str, Path], tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "wyoming_tts", "--uri", f"tcp://127.0.0.1:{port}",
@@ -377,25 +358,13 @@ def _server(tiny: dict[str, Path], tmp_path: Path, port: int) -> subprocess.Pope
     )  # fmt: skip
 
 
-async def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(900):
-        assert process.poll() is None, "the server exited"
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise AssertionError("the port never opened")
-
-
 async def test_sigint_with_work_in_flight_exits_cleanly(
     tiny: dict[str, Path], tmp_path: Path
 ) -> None:
     port = free_port()
     process = _server(tiny, tmp_path, port)
     try:
-        await _wait_for(port, process)
+        await wait_for_port(port, process, timeout=90)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         long_text = " ".join(f"This is sentence number {i} of a long answer." for i in range(300))
         payload = json.dumps({"text": long_text}).encode()
@@ -424,7 +393,7 @@ async def test_soak_500_requests_memory_is_flat(
     port = free_port()
     process = _server(tiny, tmp_path, port)
     try:
-        await _wait_for(port, process)
+        await wait_for_port(port, process, timeout=90)
         rss = {}
         for index in range(1, 501):
             conn = client_for(port)
@@ -433,10 +402,10 @@ async def test_soak_500_requests_memory_is_flat(
                 await conn.write_event(Synthesize(text).event())
                 assert (await read_until(conn, "audio-stop"))[-1].type == "audio-stop"
             if index in (20, 100, 250, 500):
-                rss[index] = _rss_kb(process.pid)
+                rss[index] = rss_mb(process.pid)
         ratio = rss[500] / rss[20]
         with capsys.disabled():
-            print(f"\n[soak] RSS kB after requests {rss}; 500th / 20th = {ratio:.3f}")
+            print(f"\n[soak] RSS MB after requests {rss}; 500th / 20th = {ratio:.3f}")
         assert ratio <= 1.05
     finally:
         process.send_signal(signal.SIGTERM)

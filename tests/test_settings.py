@@ -64,6 +64,20 @@ def test_flags_win_over_environment() -> None:
     assert s.voice == "marius" and s.max_queue == 2
 
 
+def test_quantize_is_on_for_x86_by_default_and_can_be_forced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert parse_settings([], {}).quantize is True
+    assert parse_settings(["--no-quantize"], {}).quantize is False
+    assert parse_settings([], {"WYOMING_TTS_QUANTIZE": "false"}).quantize is False
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert parse_settings([], {}).quantize is False
+    assert parse_settings(["--quantize"], {}).quantize is True
+
+
 def test_zeroconf_without_name() -> None:
     assert parse_settings(["--zeroconf"], {}).zeroconf == ""
     assert parse_settings([], {}).zeroconf is None

@@ -126,15 +126,9 @@ async def test_voice_added_and_removed_while_serving(
 
 
 async def test_encoded_voices_are_cached_on_disk_and_reused_after_restart(
-    tiny: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tiny_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(
-        uri=f"tcp://127.0.0.1:{free_port()}",
-        models=(ModelSpec(str(tiny["config"]), "en"),),
-        voice="hummer",
-        voices_dirs=(tiny["voices"],),
-        data_dir=tmp_path / "data",
-    )
+    settings = tiny_settings
     async with running(settings) as app:
         assert app.models.states.encodings == 1  # the default voice, at start
         await _speak(app, "Hello again, hummer.", "hummer")

@@ -33,6 +33,7 @@ from wyoming.tts import (
 )
 
 from wyoming_tts.random_model import random_weights_config, write_voice
+from wyoming_tts.settings import quantize_by_default
 from wyoming_tts.text import split_text
 
 SHORT = "The kitchen lights are now on."
@@ -68,7 +69,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", default="english", help="as the server's --model")
     parser.add_argument("--random-weights", action="store_true", help="no weights to download")
     parser.add_argument("--voice", help="built-in voice (default: a generated recording)")
-    parser.add_argument("--quantize", action="store_true")
+    parser.add_argument(
+        "--quantize",
+        action=argparse.BooleanOptionalAction,
+        default=quantize_by_default(),
+        help="int8 weights (default as the server's: on for x86-64)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=10, help="runs per latency median")
     parser.add_argument("--requests", type=int, default=100, help="requests for the memory test")
@@ -125,8 +131,7 @@ def _start_server(
         "--max-queue",
         "8",
     ]
-    if args.quantize:
-        command.append("--quantize")
+    command.append("--quantize" if args.quantize else "--no-quantize")
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -138,30 +143,31 @@ async def _measure(
     port: int,
     server: subprocess.Popen[bytes],
 ) -> Results:
-    await _wait_for_port(port, server)
+    await wait_for_port(port, server)
     results = Results()
     speak = _Client(port, voice)
     for _ in range(2):
         await speak.plain(SHORT)  # warm-up
 
-    # In-process first, while the server idles: the same model, voice and segments.
+    # The same model, voice and segments in this process. Each in-process run alternates with
+    # a socket run (one side idles while the other works), so that drift of a shared machine
+    # lands on both sides alike.
     local = await asyncio.to_thread(_InProcess, args, model, voice, voices)
-    ttfa_local = statistics.median(
-        [await asyncio.to_thread(local.ttfa, SHORT) for _ in range(args.runs)]
-    )
-    rtf_local = statistics.median(
-        [await asyncio.to_thread(local.rtf, LONG) for _ in range(max(2, args.runs // 3))]
-    )
     first_clause = split_text(REPLY)[0]
-    ttfa_clause = statistics.median(
-        [await asyncio.to_thread(local.ttfa, first_clause) for _ in range(args.runs)]
-    )
+    ttfa_pairs, rtf_pairs, clause_runs = [], [], []
+    for _ in range(args.runs):
+        ttfa_pairs.append(
+            (await asyncio.to_thread(local.ttfa, SHORT), (await speak.plain(SHORT))[0])
+        )
+        clause_runs.append(await asyncio.to_thread(local.ttfa, first_clause))
+    for _ in range(max(3, args.runs // 2)):
+        rtf_pairs.append((await asyncio.to_thread(local.rtf, LONG), (await speak.plain(LONG))[2]))
     del local
-
-    ttfa_socket = statistics.median([(await speak.plain(SHORT))[0] for _ in range(args.runs)])
-    rtf_socket = statistics.median(
-        [(await speak.plain(LONG))[2] for _ in range(max(2, args.runs // 3))]
-    )
+    ttfa_local = statistics.median(pair[0] for pair in ttfa_pairs)
+    ttfa_socket = statistics.median(pair[1] for pair in ttfa_pairs)
+    rtf_local = statistics.median(pair[0] for pair in rtf_pairs)
+    rtf_socket = statistics.median(pair[1] for pair in rtf_pairs)
+    ttfa_clause = statistics.median(clause_runs)
     p1 = ttfa_socket / ttfa_local
     results.add(
         "P1 time to first audio, socket / in-process",
@@ -209,7 +215,7 @@ async def _measure(
     for index in range(1, max(args.requests, 21) + 1):
         await speak.plain(SHORT)
         if index in (20, max(args.requests, 21)):
-            rss[index] = _rss_mb(server.pid)
+            rss[index] = rss_mb(server.pid)
     last = max(rss)
     p5 = rss[last] / rss[20]
     results.add(
@@ -366,7 +372,8 @@ class _InProcess:
         return samples / self.model.sample_rate / (time.perf_counter() - started)
 
 
-async def _wait_for_port(port: int, server: subprocess.Popen[bytes], timeout: float = 600) -> None:
+async def wait_for_port(port: int, server: subprocess.Popen, timeout: float = 600) -> None:
+    """Wait until SERVER opens PORT (which means it is ready); SystemExit if it dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -388,7 +395,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
+    """The resident memory of process PID, in MB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024

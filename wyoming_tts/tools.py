@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wyoming_tts.settings import ModelSpec, Settings, SettingsError
+from wyoming_tts.settings import ModelSpec, Settings, SettingsError, quantize_by_default
 
 if TYPE_CHECKING:
     from wyoming_tts.pocket import PocketModel
@@ -22,7 +22,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--model", default="english", metavar="[LANG=]NAME_OR_CONFIG", help="as the server's"
     )
     parser.add_argument("--data-dir", type=Path, default=Settings.data_dir)
-    parser.add_argument("--quantize", action="store_true")
+    parser.add_argument(
+        "--quantize", action=argparse.BooleanOptionalAction, default=quantize_by_default()
+    )
 
 
 def _load(args: argparse.Namespace) -> PocketModel:
