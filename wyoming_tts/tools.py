@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,25 +37,42 @@ def _load(args: argparse.Namespace) -> PocketModel:
     return load_model(ModelSpec.parse(args.model), quantize=args.quantize, threads=1)
 
 
+class _Refused(Exception):
+    """A sentence for the user; the command exits 1."""
+
+
+def _guarded(what: str, action: Callable[[], str]) -> int:
+    """Run ACTION and print its message; any failure is one line on stderr and exit code 1."""
+    from wyoming_tts.pocket import ModelLoadError
+
+    try:
+        message = action()
+    except (_Refused, SettingsError, ModelLoadError) as err:
+        print(f"wyoming-tts: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        print(f"wyoming-tts: error: could not {what}: {err}", file=sys.stderr)
+        return 1
+    print(message)
+    return 0
+
+
 def download(argv: list[str]) -> int:
     """Fetch a model (and its default voice) into --data-dir so the host can run offline."""
     parser = argparse.ArgumentParser(prog="wyoming-tts download", description=download.__doc__)
     _common(parser)
     parser.add_argument("--voice", action="append", help="built-in voices to fetch too")
     args = parser.parse_args(argv)
-    try:
+
+    def fetch() -> str:
         model = _load(args)
         voices = args.voice or _default_voices(model)
         for voice in voices:
             model.builtin_voice_state(voice)
-    except (SettingsError, pocket_errors()) as err:
-        print(f"wyoming-tts: error: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        print(f"wyoming-tts: error: could not download: {err}", file=sys.stderr)
-        return 1
-    print(f"Model {model.spec.source} and voices {', '.join(voices) or '-'} are in {args.data_dir}")
-    return 0
+        fetched = ", ".join(voices) or "-"
+        return f"Model {model.spec.source} and voices {fetched} are in {args.data_dir}"
+
+    return _guarded("download", fetch)
 
 
 def export_voice(argv: list[str]) -> int:
@@ -66,38 +84,26 @@ def export_voice(argv: list[str]) -> int:
     parser.add_argument("output", type=Path, help="where to write NAME.safetensors")
     _common(parser)
     args = parser.parse_args(argv)
-    if not args.audio.is_file():
-        print(f"wyoming-tts: error: {args.audio} is not a file.", file=sys.stderr)
-        return 1
-    if args.output.suffix != ".safetensors":
-        print("wyoming-tts: error: the output must end in .safetensors.", file=sys.stderr)
-        return 1
-    try:
+
+    def encode() -> str:
+        if not args.audio.is_file():
+            raise _Refused(f"{args.audio} is not a file.")
+        if args.output.suffix != ".safetensors":
+            raise _Refused("the output must end in .safetensors.")
         model = _load(args)
         if not model.can_clone:
-            print(
-                "wyoming-tts: error: this model has no voice-cloning weights; accept the terms "
-                "at https://huggingface.co/kyutai/pocket-tts and set HF_TOKEN.",
-                file=sys.stderr,
+            raise _Refused(
+                "this model has no voice-cloning weights; accept the terms at "
+                "https://huggingface.co/kyutai/pocket-tts and set HF_TOKEN."
             )
-            return 1
         state = model.encode_audio(args.audio)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         model.save_state(state, args.output)
-    except (SettingsError, pocket_errors()) as err:
-        print(f"wyoming-tts: error: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        print(f"wyoming-tts: error: could not encode {args.audio}: {err}", file=sys.stderr)
-        return 1
-    print(f"Wrote {args.output}: put it in a --voices-dir to use it as voice {args.output.stem!r}")
-    return 0
+        return (
+            f"Wrote {args.output}: put it in a --voices-dir to use it as voice {args.output.stem!r}"
+        )
 
-
-def pocket_errors() -> type[Exception]:
-    from wyoming_tts.pocket import ModelLoadError
-
-    return ModelLoadError
+    return _guarded(f"encode {args.audio}", encode)
 
 
 def _default_voices(model: PocketModel) -> list[str]:
