@@ -164,7 +164,8 @@ class TtsHandler(AsyncEventHandler):
             return
         synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
         language = self.models.language_of(voice_name)
-        self._feed(synthesis, split_text(text), [False], language)
+        # Cutting and normalising a long text takes tens of ms: do it off the event loop.
+        await asyncio.to_thread(lambda: self._feed(synthesis, split_text(text), [False], language))
         synthesis.close()
         await self._respond(synthesis, voice_name, streaming=False)
 
