@@ -6,6 +6,15 @@ import re
 
 from wyoming_tts.text.lang import Words, cardinal, ordinal, year
 
+_ISO = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2}+)-(\d{1,2}+)(?![\w-])")
+_WRITTEN = re.compile(r"(?<![\w.,/-])(\d{1,2}+)([./-])(\d{1,2}+)\2(\d{4})(?![\w/-])")
+_TIME = re.compile(
+    r"(?<![\w:.,])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:]|[.,]\d)"
+    r"(?:\s*+([AaPp])(?:\.\s?[Mm]\.|\s?[Mm]\b)|\s*+(?:Uhr|uur|heures?|horas?)\b)?"
+)
+_HOUR_EN = re.compile(r"(?<![\w:.,])(1[0-2]|0?[1-9])\s?([AaPp])(?:\.\s?[Mm]\.|\s?[Mm]\b)")
+_HOUR_FR = re.compile(r"(?<![\w.,])([01]?\d|2[0-3])\s?h\s?([0-5]\d)?(?!\w)")
+
 
 def dates_and_times(text: str, words: Words) -> str:
     """Replace dates, then times, in TEXT."""
@@ -39,7 +48,7 @@ def iso_dates(text: str, words: Words) -> str:
     def repl(m: re.Match[str]) -> str:
         return _date(int(m[3]), int(m[2]), int(m[1]), words) or m[0]
 
-    return re.sub(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w-])", repl, text)
+    return _ISO.sub(repl, text)
 
 
 def written_dates(text: str, words: Words) -> str:
@@ -49,7 +58,7 @@ def written_dates(text: str, words: Words) -> str:
             first, second = second, first
         return _date(first, second, year_, words) or m[0]
 
-    return re.sub(r"(?<![\w.,/-])(\d{1,2})([./-])(\d{1,2})\2(\d{4})(?![\w/-])", repl, text)
+    return _WRITTEN.sub(repl, text)
 
 
 def _hour(value: int, words: Words) -> str:
@@ -95,22 +104,9 @@ def times(text: str, words: Words) -> str:
             return m[0]
         return _time(hour, minute, suffix, words)
 
-    text = re.sub(
-        r"(?<![\w:.,])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:]|[.,]\d)"
-        r"(?:\s*([AaPp])(?:\.\s?[Mm]\.|\s?[Mm]\b)|\s*(?:Uhr|uur|heures?|horas?)\b)?",
-        repl,
-        text,
-    )
+    text = _TIME.sub(repl, text)
     if words.code == "en":  # 7 pm, 7 p.m.
-        text = re.sub(
-            r"(?<![\w:.,])(1[0-2]|0?[1-9])\s?([AaPp])(?:\.\s?[Mm]\.|\s?[Mm]\b)",
-            lambda m: _time(int(m[1]), 0, f"{m[2].upper()} M", words),
-            text,
-        )
+        text = _HOUR_EN.sub(lambda m: _time(int(m[1]), 0, f"{m[2].upper()} M", words), text)
     if words.code == "fr":  # 19h45, 7 h
-        text = re.sub(
-            r"(?<![\w.,])([01]?\d|2[0-3])\s?h\s?([0-5]\d)?(?!\w)",
-            lambda m: _time(int(m[1]), int(m[2] or 0), "", words),
-            text,
-        )
+        text = _HOUR_FR.sub(lambda m: _time(int(m[1]), int(m[2] or 0), "", words), text)
     return text

@@ -19,10 +19,19 @@ EAGER_MIN_CHARS = 16
 # A segment of fewer words waits for the next one, so prosody does not restart every few words.
 MIN_WORDS = 3
 
-_CLAUSE_END = re.compile(r"[,;:](?=\s+\S)")
+# No segment is longer than this (before normalisation): pocket-tts speaks at most 50 tokens
+# (MAX_TOKEN_PER_CHUNK) in one go, about 200 characters. Text with no sentence end is cut at
+# the last space before it; this also bounds the text the sentence detector and the eager
+# clause search look at, so every delta costs time in proportion to its own length.
+MAX_SEGMENT_CHARS = 200
+# Deltas longer than this are fed in slices of it, for the same reason.
+_SLICE_CHARS = 200
 # A blank line between paragraphs becomes this pause marker (see text.speech_parts).
 PARAGRAPH_PAUSE = "[pause]"
-_PARAGRAPH = re.compile(r"(\s*\n[ \t\r\f\v]*\n\s*)")
+_PARAGRAPH = re.compile(r"(\n\n)")
+# Whitespace runs are squashed first (linear): a run with two line breaks is a paragraph break.
+_SPACES = re.compile(r"\s+")
+_HSPACE = re.compile(r"[ \t]+")
 # "am 1. Mai": a segment that ends with a small number and a period waits for the next one.
 _ENDS_WITH_ORDINAL = re.compile(r"(?<![\w.,])\d{1,2}\.$")
 
@@ -35,9 +44,9 @@ class _Paragraphs:
         self._seen_text = False
 
     def feed(self, delta: str) -> str:
-        text = self._tail + delta
+        text = _SPACES.sub(_squash, self._tail + delta)
         body = text.rstrip()
-        self._tail = text[len(body) :]
+        self._tail = text[len(body) :]  # at most "\n\n" after squashing
         out: list[str] = []
         for piece in _PARAGRAPH.split(body):
             if _PARAGRAPH.fullmatch(piece):
@@ -46,6 +55,12 @@ class _Paragraphs:
                 self._seen_text = self._seen_text or bool(piece.strip())
                 out.append(piece)
         return "".join(out)
+
+
+def _squash(match: re.Match[str]) -> str:
+    run = match[0]
+    breaks = run.count("\n")
+    return "\n\n" if breaks >= 2 else "\n" if breaks else " "
 
 
 class SegmentSplitter:
@@ -59,6 +74,12 @@ class SegmentSplitter:
 
     def feed(self, delta: str) -> list[str]:
         """Add DELTA; return the segments that are now complete."""
+        out: list[str] = []
+        for start in range(0, len(delta), _SLICE_CHARS):
+            out.extend(self._feed(delta[start : start + _SLICE_CHARS]))
+        return out
+
+    def _feed(self, delta: str) -> list[str]:
         out: list[str] = []
         delta = self._paragraphs.feed(delta)
         for sentence in self._detector.add_chunk(delta):
@@ -74,6 +95,24 @@ class SegmentSplitter:
                 self._detector = SentenceBoundaryDetector()
                 for sentence in self._detector.add_chunk(rest):
                     out.extend(self._sentence(sentence))
+        out.extend(self._bound())
+        return out
+
+    def _pending(self) -> str:
+        return _join(self._held, self._detector.current_sentence + self._detector.remaining_text)
+
+    def _bound(self) -> list[str]:
+        """Cut text with no sentence end once it is longer than a segment may be."""
+        out: list[str] = []
+        pending = self._pending()
+        while len(pending) > MAX_SEGMENT_CHARS:
+            cut = _cut_point(pending)
+            self._held = ""
+            self._detector = SentenceBoundaryDetector()
+            out.extend(self._emit(pending[:cut], force=True))
+            for sentence in self._detector.add_chunk(pending[cut:]):
+                out.extend(self._sentence(sentence))
+            pending = self._pending()
         return out
 
     def finish(self) -> list[str]:
@@ -101,13 +140,13 @@ class SegmentSplitter:
         self._held = ""
         return [*self._emit(clause), *self._emit(combined[len(clause) :])]
 
-    def _emit(self, text: str) -> list[str]:
-        text = re.sub(r"[ \t]+", " ", remove_asterisks(text)).strip()
+    def _emit(self, text: str, *, force: bool = False) -> list[str]:
+        text = _HSPACE.sub(" ", remove_asterisks(text)).strip()
         if not text:
             return []
         text = _join(self._held, text)
         self._held = ""
-        if len(text.split()) < MIN_WORDS or _ENDS_WITH_ORDINAL.search(text):
+        if not force and (len(text.split()) < MIN_WORDS or _ENDS_WITH_ORDINAL.search(text)):
             self._held = text
             return []
         self._eager = False
@@ -119,12 +158,29 @@ def _join(first: str, second: str) -> str:
 
 
 def _first_clause(text: str) -> str | None:
-    """The text up to the first clause end with EAGER_MIN_CHARS visible characters before it."""
-    for match in _CLAUSE_END.finditer(text):
-        visible = sum(1 for c in text[: match.end()] if not c.isspace() and c != "*")
-        if visible >= EAGER_MIN_CHARS:
-            return text[: match.end()]
+    """The text up to the first clause end with EAGER_MIN_CHARS visible characters before it.
+
+    A clause end is a comma, semicolon or colon followed by spaces and more text. One pass.
+    """
+    visible = 0
+    size = len(text)
+    for index, char in enumerate(text):
+        if char.isspace() or char == "*":
+            continue
+        visible += 1
+        if char in ",;:" and visible >= EAGER_MIN_CHARS:
+            after = index + 1
+            while after < size and text[after].isspace():
+                after += 1
+            if after > index + 1 and after < size:
+                return text[: index + 1]
     return None
+
+
+def _cut_point(text: str) -> int:
+    """Where to cut TEXT, longer than a segment: after its last space in the allowed length."""
+    space = text.rfind(" ", 1, MAX_SEGMENT_CHARS + 1)
+    return space if space > 0 else MAX_SEGMENT_CHARS
 
 
 def split_text(text: str) -> list[str]:

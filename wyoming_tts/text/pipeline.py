@@ -1,0 +1,111 @@
+"""The one text path: what a client sends, whole or in deltas, to the pieces the model speaks.
+
+Plain and streamed requests both come through a `TextPipeline`, so their limits and fallbacks
+cannot drift apart. The raw characters the client sent are counted against the limit as they
+arrive; the splitter cuts sentences (never longer than a segment may be); each segment is
+cleaned and normalised, falling back to its raw text when a normaliser fails; and the result
+is cut again to the model's limit, since normalising makes text longer ("12" -> "twelve").
+Nothing here can take time out of proportion to the text's length.
+"""
+
+from __future__ import annotations
+
+from wyoming_tts.engine import Segment, Silence
+from wyoming_tts.text.speech import speech_parts
+from wyoming_tts.text.split import MAX_SEGMENT_CHARS, SegmentSplitter
+
+# A run of letters longer than this is no word of any of our languages (German compounds stay
+# under it): it is cut into pieces this long, so no run can make a slow prompt.
+MAX_WORD_CHARS = 40
+# A run of symbols with no letter or digit longer than this is dropped ("((((", "-----").
+MAX_SYMBOL_RUN = 4
+
+
+class TextTooLong(Exception):
+    """The client sent more text than --max-text-chars allows; the message says so."""
+
+
+class TextPipeline:
+    """Turn the text of one request into segments and pauses, as it arrives."""
+
+    def __init__(
+        self,
+        language: str,
+        *,
+        max_chars: int,
+        normalize: bool = True,
+        sentence_silence: float = 0.0,
+    ) -> None:
+        self.language = language
+        self.max_chars = max_chars
+        self.normalize = normalize
+        self.sentence_silence = sentence_silence
+        self.chars = 0
+        self._splitter = SegmentSplitter()
+        self._spoken = False
+
+    def feed(self, delta: str) -> list[Segment]:
+        """Add DELTA; return what can be spoken now. Raise TextTooLong past the limit."""
+        self.chars += len(delta)
+        if self.chars > self.max_chars:
+            raise TextTooLong(
+                f"The text has more than {self.max_chars} characters, the limit set by "
+                "--max-text-chars; send a shorter text."
+            )
+        return self._parts(self._splitter.feed(delta))
+
+    def finish(self) -> list[Segment]:
+        """End the text; return the rest."""
+        return self._parts(self._splitter.finish())
+
+    def _parts(self, segments: list[str]) -> list[Segment]:
+        out: list[Segment] = []
+        for segment in segments:
+            for part in speech_parts(segment, self.language, normalize_text=self.normalize):
+                if isinstance(part, Silence):
+                    out.append(part)
+                    continue
+                if self._spoken and self.sentence_silence > 0:
+                    out.append(Silence(self.sentence_silence))
+                pieces = bounded_pieces(part)
+                out.extend(pieces)
+                self._spoken = self._spoken or bool(pieces)
+        return out
+
+
+def prepare_text(
+    text: str,
+    language: str,
+    *,
+    max_chars: int,
+    normalize: bool = True,
+    sentence_silence: float = 0.0,
+) -> list[Segment]:
+    """Everything the model speaks for a whole TEXT (runs in time linear in its length)."""
+    pipeline = TextPipeline(
+        language, max_chars=max_chars, normalize=normalize, sentence_silence=sentence_silence
+    )
+    return [*pipeline.feed(text), *pipeline.finish()]
+
+
+def bounded_pieces(text: str) -> list[str]:
+    """Cut TEXT into pieces of at most MAX_SEGMENT_CHARS at spaces, with long runs cut too."""
+    words: list[str] = []
+    for word in text.split():
+        if not any(c.isalnum() for c in word):
+            if len(word) <= MAX_SYMBOL_RUN:
+                words.append(word)
+            continue
+        words.extend(word[i : i + MAX_WORD_CHARS] for i in range(0, len(word), MAX_WORD_CHARS))
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word in words:
+        if current and size + 1 + len(word) > MAX_SEGMENT_CHARS:
+            pieces.append(" ".join(current))
+            current, size = [], 0
+        size += len(word) + (1 if current else 0)
+        current.append(word)
+    if current:
+        pieces.append(" ".join(current))
+    return [piece for piece in pieces if any(c.isalnum() for c in piece)]
