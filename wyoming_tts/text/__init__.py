@@ -6,7 +6,6 @@ pauses and segments, for plain and streamed requests alike.
 
 from __future__ import annotations
 
-from wyoming_tts.text import cleanup, dates, lang, numbers, pipeline, speech, split
 from wyoming_tts.text.pipeline import TextPipeline, TextTooLong, prepare_text
 from wyoming_tts.text.speech import PAUSE_SECONDS, normalize, speech_parts
 from wyoming_tts.text.split import MAX_SEGMENT_CHARS, SegmentSplitter, split_text

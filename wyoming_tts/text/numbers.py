@@ -176,7 +176,7 @@ def _money(amount: Decimal, code: str, words: Words) -> str:
         )
     except NotImplementedError:  # a currency this language's converter does not know
         return f"{cardinal(amount, words)} {code}"
-    whole, _, cents = (part.strip() for part in spoken.partition("|"))
+    whole, _, cents = (part.strip() for part in str(spoken).partition("|"))
     parts = []
     if amount >= 1 or amount % 1 == 0:
         parts.append(whole)
