@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from wyoming.info import Info
-from wyoming.server import AsyncServer, AsyncStdioServer
+from wyoming.server import AsyncServer
 
 from wyoming_tts import __version__
 from wyoming_tts.settings import ModelSpec, Settings, SettingsError, parse_settings
@@ -113,7 +113,7 @@ async def serve(settings: Settings) -> None:
             starting.cancel()
         else:
             starting.result()  # raises StartupError
-            await asyncio.wait({waiter, *app.running}, return_when=asyncio.FIRST_COMPLETED)
+            await waiter
             _LOGGER.info("Shutting down")
     finally:
         waiter.cancel()
@@ -131,14 +131,12 @@ class App:
         self.settings = settings
         self.models = models
         self.library_version = "unknown"
-        self.running: set[asyncio.Task[Any]] = set()
         self._server: AsyncServer | None = None
         self._discovery: Any = None
 
     async def start(self) -> None:
         """Load the default model and voice, warm up, then open the port."""
         from wyoming_tts.handler import TtsHandler
-        from wyoming_tts.text import speech_parts
 
         _LOGGER.info("wyoming-tts %s starting", __version__)
         load_error: type[Exception] = Exception
@@ -152,15 +150,11 @@ class App:
             settings=self.settings,
             models=self.models,
             build_info=self.info,
-            transform=partial(speech_parts, normalize_text=self.settings.normalize),
         )
         server = AsyncServer.from_uri(self.settings.uri)
         self._server = server
-        if isinstance(server, AsyncStdioServer):
-            self.running.add(asyncio.create_task(server.run(factory)))
-        else:
-            await server.start(factory)
-            self._discovery = await _start_discovery(self.settings)
+        await server.start(factory)
+        self._discovery = await _start_discovery(self.settings)
         _LOGGER.info("Ready: serving on %s", self.settings.uri)
 
     async def info(self) -> Info:
@@ -180,8 +174,6 @@ class App:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.stop(), SHUTDOWN_SECONDS)
             self._server = None
-        for task in self.running:
-            task.cancel()
         if self.models is not None:
             await asyncio.to_thread(self.models.close)
 

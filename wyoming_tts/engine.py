@@ -1,16 +1,18 @@
-"""The synthesis worker: a bounded queue of requests and one thread per model.
+"""The synthesis worker: requests in a fair turn, one segment at a time, one thread per model.
 
-The asyncio side submits a `Synthesis`, feeds it text segments as they arrive and reads 16-bit
-PCM from it. A worker thread runs the model, hands every frame to the event loop as soon as it
-is made, and stops between two frames when the request is cancelled. Nothing here knows of
-Wyoming events or of torch: the model sits behind the small `Model` protocol.
+The asyncio side submits a `Synthesis`, feeds it segments as the text path yields them and reads
+16-bit PCM from it. The worker thread takes the next segment of the active requests in turn
+(round-robin), so a short request is never stuck behind a long one, and a streamed request that
+waits for its LLM holds nothing: it has no segment ready, so it is skipped until text comes.
+A request whose client has not read its audio (more than `max_buffered_seconds` waiting) is
+skipped too, so a client that stops reading costs memory that is bounded and time that is none.
+Nothing here knows of Wyoming events or of torch: the model sits behind the `Model` protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -22,12 +24,16 @@ import numpy as np
 
 _LOGGER = logging.getLogger(__name__)
 
-SAMPLE_WIDTH = 2  # 16-bit PCM
-CHANNELS = 1
+# Audio a client may leave unread before its request is paused (the worker serves the others).
+MAX_BUFFERED_SECONDS = 20.0
 
 
 class EngineBusy(Exception):
     """The request queue is full."""
+
+
+class WorkerClosed(Exception):
+    """The worker was closed (its model unloaded) before the request reached it."""
 
 
 class SynthesisError(Exception):
@@ -47,8 +53,11 @@ Segment = str | Silence
 class Model(Protocol):
     """What the worker needs of a loaded model."""
 
-    sample_rate: int
-    frame_samples: int
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def frame_samples(self) -> int: ...
 
     def generate(self, voice_state: object, text: str, stop: threading.Event) -> Iterator[object]:
         """Yield float32 frames (anything numpy can read) for TEXT, stopping when STOP is set."""
@@ -58,7 +67,7 @@ class Model(Protocol):
 VoiceLoader = Callable[[], object]
 
 _END = object()
-_NO_MORE_TEXT = object()
+_NOT_LOADED = object()
 
 
 @dataclass
@@ -77,38 +86,49 @@ class Stats:
 
 
 class Synthesis:
-    """One request. Feed text from the event loop, read PCM with `audio()`."""
+    """One request. Feed segments from any thread, read PCM on the event loop with `audio()`."""
 
     def __init__(self, label: str, loop: asyncio.AbstractEventLoop) -> None:
         self.label = label
         self.load_voice: VoiceLoader = lambda: None
         self.stats = Stats()
         self.stop = threading.Event()
+        self.max_buffered_samples = 0  # set by the worker; 0 = no bound
         self._loop = loop
-        self._segments: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._segments: deque[Segment] = deque()
+        self._closed = False
+        self._buffered = 0  # samples made but not yet read by the client
+        self._wake: Callable[[], None] = lambda: None
         self._audio: asyncio.Queue[object] = asyncio.Queue()
+        self.voice_state: object = _NOT_LOADED  # worker side
+        self.spoken = False  # worker side
 
-    # -- event-loop side -------------------------------------------------------------------
+    # -- client side ------------------------------------------------------------------------
     def feed(self, segment: Segment) -> None:
         """Add a text segment (or a pause) to speak after the ones already fed."""
         if isinstance(segment, str):
             if not segment.strip():
                 return
             self.stats.chars += len(segment)
-        if self.stats.text_ready is None:
-            self.stats.text_ready = time.monotonic()
-        self._segments.put(segment)
+        with self._lock:
+            if self.stats.text_ready is None:
+                self.stats.text_ready = time.monotonic()
+            self._segments.append(segment)
+        self._wake()
 
     def close(self) -> None:
         """Say that no more text will come."""
-        self._segments.put(_NO_MORE_TEXT)
+        with self._lock:
+            self._closed = True
+        self._wake()
 
     def cancel(self) -> None:
         """Stop as soon as possible: between two frames, or before starting."""
         if not self.stop.is_set():
             self.stats.cancelled = True
             self.stop.set()
-            self._segments.put(_NO_MORE_TEXT)
+            self._wake()
 
     async def audio(self) -> AsyncIterator[bytes]:
         """Yield 16-bit PCM chunks until the request is done; raise SynthesisError on failure."""
@@ -119,18 +139,38 @@ class Synthesis:
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, bytes)
+            with self._lock:
+                was_full = self._full()
+                self._buffered -= len(item) // 2
+                wake = was_full and not self._full()
+            if wake:
+                self._wake()
             yield item
 
-    # -- worker side ------------------------------------------------------------------------
-    def next_segment(self) -> Segment | None:
-        """Block until the next segment, or None when the request has no more."""
-        item = self._segments.get()
-        if item is _NO_MORE_TEXT or self.stop.is_set():
-            return None
-        assert isinstance(item, (str, Silence))
-        return item
+    # -- worker side (called with the worker's lock held, except emit) ----------------------
+    def _full(self) -> bool:
+        return 0 < self.max_buffered_samples <= self._buffered
+
+    def ready(self) -> bool:
+        """True when the worker has something to do for this request now."""
+        with self._lock:
+            if self.stop.is_set():
+                return True
+            if self._segments:
+                return not self._full()
+            return self._closed
+
+    def take(self) -> Segment | None:
+        """The next segment; None when the request is over (closed and spoken, or stopped)."""
+        with self._lock:
+            if self.stop.is_set() or not self._segments:
+                return None
+            return self._segments.popleft()
 
     def emit(self, item: object) -> None:
+        if isinstance(item, bytes):
+            with self._lock:
+                self._buffered += len(item) // 2
         try:
             self._loop.call_soon_threadsafe(self._audio.put_nowait, item)
         except RuntimeError:  # the event loop is closed: nobody is listening any more
@@ -138,7 +178,7 @@ class Synthesis:
 
 
 class Worker:
-    """Runs the requests of one model, one at a time, in a thread of its own."""
+    """Runs the requests of one model in a fair turn, in a thread of its own."""
 
     def __init__(
         self,
@@ -148,13 +188,16 @@ class Worker:
         max_queue: int,
         samples_per_chunk: int | None = None,
         volume: float = 1.0,
+        max_buffered_seconds: float | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.max_queue = max_queue
         self.samples_per_chunk = samples_per_chunk or model.frame_samples
         self.volume = volume
-        self._waiting: deque[Synthesis] = deque()
+        buffered = MAX_BUFFERED_SECONDS if max_buffered_seconds is None else max_buffered_seconds
+        self.max_buffered_samples = round(buffered * model.sample_rate)
+        self._active: deque[Synthesis] = deque()
         self._cond = threading.Condition()
         self._current: Synthesis | None = None
         self._closed = False
@@ -163,84 +206,118 @@ class Worker:
 
     @property
     def queued(self) -> int:
+        """Requests admitted and not finished (speaking, waiting for their turn or for text)."""
         with self._cond:
-            return len(self._waiting)
+            return len(self._active)
 
     @property
     def busy(self) -> bool:
         return self._current is not None
 
     def submit(self, synthesis: Synthesis, load_voice: VoiceLoader) -> None:
-        """Queue SYNTHESIS; raise EngineBusy at once when the queue is full."""
+        """Admit SYNTHESIS; raise EngineBusy at once when too many are active."""
         synthesis.load_voice = load_voice
+        synthesis.max_buffered_samples = self.max_buffered_samples
         with self._cond:
             if self._closed:
-                raise EngineBusy("the server is shutting down")
-            running = 1 if self._current is not None else 0
-            if running + len(self._waiting) > self.max_queue:
+                raise WorkerClosed(self.name)
+            if len(self._active) > self.max_queue:
                 raise EngineBusy(
-                    f"{len(self._waiting)} requests are already waiting for the {self.name} model"
+                    f"{len(self._active)} requests are already active on the {self.name} model"
                 )
-            self._waiting.append(synthesis)
+            self._active.append(synthesis)
+            synthesis._wake = self._notify
             self._cond.notify()
+
+    def close_if_idle(self) -> bool:
+        """Close the worker if no request is active; atomic with `submit`."""
+        with self._cond:
+            if self._active or self._current is not None:
+                return False
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(5.0)
+        return True
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel everything and end the thread."""
         with self._cond:
             self._closed = True
-            pending = list(self._waiting)
-            self._waiting.clear()
-            current = self._current
+            pending = list(self._active)
+            self._active.clear()
             self._cond.notify_all()
-        for synthesis in pending:
+        for synthesis in pending:  # the one being spoken stops between two frames
             synthesis.cancel()
             synthesis.emit(_END)
-        if current is not None:
-            current.cancel()
         self._thread.join(timeout)
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def _next(self) -> Synthesis | None:
+        """The next active request with work, in turn; it goes to the back of the line."""
+        for _ in range(len(self._active)):
+            synthesis = self._active.popleft()
+            self._active.append(synthesis)
+            if synthesis.ready():
+                return synthesis
+        return None
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._waiting and not self._closed:
+                while not self._closed and (synthesis := self._next()) is None:
                     self._cond.wait()
                 if self._closed:
                     return
-                synthesis = self._waiting.popleft()
+                assert synthesis is not None
                 self._current = synthesis
             try:
-                self._speak(synthesis)
-            except Exception as err:  # the model failed: tell the client, keep serving
+                done = self._step(synthesis)
+            except Exception as err:  # the model failed: tell this client, keep serving
                 _LOGGER.exception("Synthesis failed (%s)", synthesis.label)
                 synthesis.emit(SynthesisError(f"Speech synthesis failed: {err}"))
-            finally:
-                with self._cond:
-                    self._current = None
-                synthesis.stats.finished = time.monotonic()
-                synthesis.emit(_END)
-                _log_request(synthesis, self.model.sample_rate)
+                done = True
+            if done:
+                self._finish(synthesis)
+            with self._cond:
+                self._current = None
 
-    def _speak(self, synthesis: Synthesis) -> None:
+    def _step(self, synthesis: Synthesis) -> bool:
+        """Speak the next segment of SYNTHESIS; True when the request is over."""
         stats = synthesis.stats
-        stats.started = time.monotonic()
-        if synthesis.stop.is_set():
-            return
-        voice_state = synthesis.load_voice()
-        spoken = False
-        while (segment := synthesis.next_segment()) is not None:
-            began = time.monotonic()
-            if isinstance(segment, Silence):
-                self._send(synthesis, np.zeros(round(segment.seconds * self.model.sample_rate)))
-            else:
-                for frame in self.model.generate(voice_state, segment, synthesis.stop):
-                    if synthesis.stop.is_set():
-                        break
-                    self._send(synthesis, frame)
-                spoken = True
-            stats.busy_seconds += time.monotonic() - began
-        if not spoken and stats.samples == 0 and not synthesis.stop.is_set():
+        if stats.started is None:
+            stats.started = time.monotonic()
+        segment = synthesis.take()
+        if segment is None:
+            return True
+        if synthesis.voice_state is _NOT_LOADED:
+            synthesis.voice_state = synthesis.load_voice()
+        began = time.monotonic()
+        if isinstance(segment, Silence):
+            self._send(synthesis, np.zeros(round(segment.seconds * self.model.sample_rate)))
+        else:
+            for frame in self.model.generate(synthesis.voice_state, segment, synthesis.stop):
+                if synthesis.stop.is_set():
+                    break
+                self._send(synthesis, frame)
+            synthesis.spoken = True
+        stats.busy_seconds += time.monotonic() - began
+        return False
+
+    def _finish(self, synthesis: Synthesis) -> None:
+        with self._cond:
+            if synthesis in self._active:
+                self._active.remove(synthesis)
+        stats = synthesis.stats
+        if not synthesis.spoken and stats.samples == 0 and not synthesis.stop.is_set():
             # Empty text still gets a valid response: one short frame of silence.
             self._send(synthesis, np.zeros(self.model.frame_samples, dtype=np.float32))
+        stats.finished = time.monotonic()
+        synthesis.voice_state = None
+        synthesis.emit(_END)
+        _log_request(synthesis, self.model.sample_rate)
 
     def _send(self, synthesis: Synthesis, frame: object) -> None:
         samples = np.asarray(frame, dtype=np.float32).reshape(-1)

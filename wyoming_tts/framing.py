@@ -58,6 +58,8 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         value = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as err:
         raise BadEvent(f"the event {what} is not valid JSON") from err
+    except RecursionError as err:  # "[[[[..." deeper than the parser's stack
+        raise BadEvent(f"the event {what} is nested too deeply") from err
     if not isinstance(value, dict):
         raise BadEvent(f"the event {what} must be a JSON object")
     return value

@@ -1,7 +1,11 @@
-"""One Wyoming connection: events in, events out. No torch here.
+"""One Wyoming connection: events in, events out. No torch and no text work of its own here.
 
 Responses on one connection are written in order by a chain of tasks, so the reader keeps
 reading while audio is sent: it sees a client that leaves at once and cancels its request.
+Text, plain or streamed, goes through the one text path (`text.TextPipeline`). Every buffer of
+a connection is bounded: responses pending (MAX_PENDING_RESPONSES), audio not yet read by the
+client (the engine pauses such a request), and writes (a client that stops reading for
+--idle-timeout seconds is dropped and its work cancelled).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from itertools import count
 
@@ -26,16 +30,32 @@ from wyoming.tts import (
     SynthesizeStopped,
 )
 
-from wyoming_tts.engine import EngineBusy, Segment, Silence, Synthesis, SynthesisError
+from wyoming_tts.engine import EngineBusy, Synthesis, SynthesisError
 from wyoming_tts.framing import BadEvent, read_event
 from wyoming_tts.models import AudioFormat, Models, VoiceError
 from wyoming_tts.settings import Settings
-from wyoming_tts.text import SegmentSplitter, split_text
+from wyoming_tts.text import TextPipeline, TextTooLong
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_IDS = count(1)
 
+# Responses one connection may have waiting (Home Assistant sends one request a connection).
+MAX_PENDING_RESPONSES = 8
+# A streamed delta longer than this is cut and normalised in a thread, not on the event loop.
+INLINE_TEXT_CHARS = 256
+# A plain text is fed to the text path in slices this long, so its first segment is queued
+# before the rest is prepared.
+PREPARE_SLICE_CHARS = 1000
+
 InfoBuilder = Callable[[], Awaitable[Info]]
+
+
+@dataclass(frozen=True)
+class VoiceRequest:
+    """What the client asked for: a voice name, a language, or neither (the default)."""
+
+    name: str | None = None
+    language: str | None = None
 
 
 @dataclass
@@ -43,9 +63,7 @@ class _Stream:
     """A streamed request between synthesize-start and synthesize-stop."""
 
     synthesis: Synthesis
-    language: str
-    splitter: SegmentSplitter = field(default_factory=SegmentSplitter)
-    spoken: list[bool] = field(default_factory=lambda: [False])
+    text: TextPipeline
 
 
 class TtsHandler(AsyncEventHandler):
@@ -59,14 +77,13 @@ class TtsHandler(AsyncEventHandler):
         settings: Settings,
         models: Models,
         build_info: InfoBuilder,
-        transform: Callable[[str, str], list[Segment]],
     ) -> None:
         super().__init__(reader, writer)
         self.settings = settings
         self.models = models
         self.build_info = build_info
-        self.transform = transform
         self._tail: asyncio.Task[None] | None = None
+        self._pending = 0
         self._stream: _Stream | None = None
         self._active: set[Synthesis] = set()
         self._closing = False
@@ -74,8 +91,8 @@ class TtsHandler(AsyncEventHandler):
     # -- reading --------------------------------------------------------------------------
     async def run(self) -> None:
         """Read events until the client leaves; drop a client idle in mid-request."""
+        read: asyncio.Task[Event | None] | None = None
         try:
-            read: asyncio.Task[Event | None] | None = None
             while not self._closing:
                 if read is None:
                     read = asyncio.ensure_future(read_event(self.reader))
@@ -112,19 +129,19 @@ class TtsHandler(AsyncEventHandler):
     async def handle_event(self, event: Event) -> bool:
         """Act on one event; raise BadEvent when its fields have the wrong types."""
         if Describe.is_type(event.type):
-            self._then(self._send_info)
+            await self._then(self._send_info)
         elif SynthesizeStart.is_type(event.type):
-            self._start_stream(_voice_of(event.data))
+            await self._start_stream(_voice_of(event.data))
         elif SynthesizeChunk.is_type(event.type):
-            self._stream_chunk(_text_of(event.data))
+            await self._stream_chunk(_text_of(event.data))
         elif SynthesizeStop.is_type(event.type):
-            self._stop_stream()
+            await self._stop_stream()
         elif Synthesize.is_type(event.type):
             text, voice = _text_of(event.data), _voice_of(event.data)
             if self._stream is not None:
                 _LOGGER.debug("Ignoring the compatibility synthesize of a streamed request")
             else:
-                self._then(partial(self._speak_text, text, voice))
+                await self._then(partial(self._speak_text, text, voice))
         else:
             _LOGGER.debug("Ignoring event of type %r", event.type)
         return not self._closing
@@ -134,19 +151,35 @@ class TtsHandler(AsyncEventHandler):
         self._closing = True
         for synthesis in list(self._active):
             synthesis.cancel()
+        if self._stream is not None:
+            self._stream.synthesis.cancel()
         if self._tail is not None and not self._tail.done():
             self._tail.cancel()
 
     # -- responses, in order ----------------------------------------------------------------
-    def _then(self, respond: Callable[[], Awaitable[None]]) -> None:
+    async def _then(self, respond: Callable[[], Awaitable[None]]) -> None:
         """Run RESPOND after the responses before it, so that they never interleave."""
+        if self._pending >= MAX_PENDING_RESPONSES:
+            await self._fail(
+                "busy",
+                f"More than {MAX_PENDING_RESPONSES} requests are waiting on this connection; "
+                "wait for the answers before sending more.",
+            )
+            return
         previous = self._tail
+        self._pending += 1
 
         async def chained() -> None:
-            if previous is not None:
-                await asyncio.wait({previous})
-            if not self._closing:
-                await respond()
+            try:
+                if previous is not None:
+                    await asyncio.wait({previous})
+                if not self._closing:
+                    await respond()
+            except ConnectionError as err:
+                _LOGGER.debug("Could not answer: %s", err)
+                self._closing = True
+            finally:
+                self._pending -= 1
 
         self._tail = asyncio.create_task(chained())
 
@@ -154,7 +187,15 @@ class TtsHandler(AsyncEventHandler):
         info = await self.build_info()
         await self.write_event(info.event())
 
-    async def _speak_text(self, text: str, voice_name: str | None) -> None:
+    def _text_path(self, voice: VoiceRequest) -> TextPipeline:
+        return TextPipeline(
+            self.models.language_of(voice.name, voice.language),
+            max_chars=self.settings.max_text_chars,
+            normalize=self.settings.normalize,
+            sentence_silence=self.settings.sentence_silence,
+        )
+
+    async def _speak_text(self, text: str, voice: VoiceRequest) -> None:
         if len(text) > self.settings.max_text_chars:
             await self._fail(
                 "text-too-long",
@@ -163,61 +204,66 @@ class TtsHandler(AsyncEventHandler):
             )
             return
         synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
-        language = self.models.language_of(voice_name)
-        # Cutting and normalising a long text takes tens of ms: do it off the event loop.
-        await asyncio.to_thread(lambda: self._feed(synthesis, split_text(text), [False], language))
-        synthesis.close()
-        await self._respond(synthesis, voice_name, streaming=False)
+        await self._respond(synthesis, voice, streaming=False, text=text)
 
-    def _start_stream(self, voice: str | None) -> None:
+    async def _start_stream(self, voice: VoiceRequest) -> None:
         if self._stream is not None:
             _LOGGER.warning("Ignoring a second synthesize-start in one streamed request")
             return
         synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
-        self._stream = _Stream(synthesis, self.models.language_of(voice))
-        self._then(partial(self._respond, synthesis, voice, streaming=True))
+        self._stream = _Stream(synthesis, self._text_path(voice))
+        await self._then(partial(self._respond, synthesis, voice, streaming=True))
 
-    def _stream_chunk(self, text: str) -> None:
+    async def _stream_chunk(self, delta: str) -> None:
         stream = self._stream
         if stream is None:
             _LOGGER.warning("Ignoring synthesize-chunk without synthesize-start")
             return
-        if stream.synthesis.stats.chars + len(text) > self.settings.max_text_chars:
-            _LOGGER.warning(
-                "Streamed text over %d characters; the rest is not spoken",
-                self.settings.max_text_chars,
-            )
+        try:
+            if len(delta) > INLINE_TEXT_CHARS:
+                segments = await asyncio.to_thread(stream.text.feed, delta)
+            else:
+                segments = stream.text.feed(delta)
+        except TextTooLong as err:
+            self._stream = None
+            stream.synthesis.cancel()
+            await self._fail("text-too-long", str(err))
             return
-        self._feed(stream.synthesis, stream.splitter.feed(text), stream.spoken, stream.language)
+        for segment in segments:
+            stream.synthesis.feed(segment)
 
-    def _stop_stream(self) -> None:
+    async def _stop_stream(self) -> None:
         stream = self._stream
         if stream is None:
             # Nothing was started; answer anyway so that the client never waits forever.
-            self._then(partial(self._write, SynthesizeStopped().event()))
+            await self._then(partial(self.write_event, SynthesizeStopped().event()))
             return
         self._stream = None
-        self._feed(stream.synthesis, stream.splitter.finish(), stream.spoken, stream.language)
+        for segment in stream.text.finish():  # at most one segment's worth of text is left
+            stream.synthesis.feed(segment)
         stream.synthesis.close()
 
-    def _feed(
-        self, synthesis: Synthesis, segments: list[str], spoken: list[bool], language: str
-    ) -> None:
-        for segment in segments:
-            for part in self.transform(segment, language):
-                if isinstance(part, str) and spoken[0] and self.settings.sentence_silence > 0:
-                    synthesis.feed(Silence(self.settings.sentence_silence))
-                synthesis.feed(part)
-                if isinstance(part, str):
-                    spoken[0] = True
+    def _prepare(self, synthesis: Synthesis, text_path: TextPipeline, text: str) -> None:
+        """Cut and normalise a whole text (in a thread), queueing each segment as it is ready."""
+        for start in range(0, len(text), PREPARE_SLICE_CHARS):
+            if synthesis.stop.is_set():
+                return
+            for segment in text_path.feed(text[start : start + PREPARE_SLICE_CHARS]):
+                synthesis.feed(segment)
+        for segment in text_path.finish():
+            synthesis.feed(segment)
+        synthesis.close()
 
-    async def _respond(self, synthesis: Synthesis, voice_name: str | None, streaming: bool) -> None:
+    async def _respond(
+        self, synthesis: Synthesis, voice: VoiceRequest, streaming: bool, text: str | None = None
+    ) -> None:
         self._active.add(synthesis)
+        preparing: asyncio.Future[None] | None = None
         try:
             try:
-                voice = await self.models.resolve(voice_name)
-                synthesis.label = f"{synthesis.label} voice={voice.name}"
-                audio_format = await self.models.start(synthesis, voice)
+                resolved = await self.models.resolve(voice.name, voice.language)
+                synthesis.label = f"{synthesis.label} voice={resolved.name}"
+                audio_format = await self.models.start(synthesis, resolved)
             except EngineBusy as err:
                 synthesis.cancel()
                 await self._fail("busy", f"The server is busy ({err}); try again in a moment.")
@@ -226,6 +272,11 @@ class TtsHandler(AsyncEventHandler):
                 synthesis.cancel()
                 await self._fail("voice", str(err))
                 return
+            if text is not None:
+                text_path = self._text_path(VoiceRequest(resolved.name, resolved.language))
+                preparing = asyncio.ensure_future(
+                    asyncio.to_thread(self._prepare, synthesis, text_path, text)
+                )
             await self._play(synthesis, audio_format, streaming)
         except asyncio.CancelledError:
             synthesis.cancel()
@@ -235,6 +286,8 @@ class TtsHandler(AsyncEventHandler):
             self._closing = True
         finally:
             self._active.discard(synthesis)
+            if preparing is not None and not preparing.done():
+                synthesis.cancel()  # the thread sees it between two slices
 
     async def _play(self, synthesis: Synthesis, fmt: AudioFormat, streaming: bool) -> None:
         await self.write_event(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
@@ -250,8 +303,25 @@ class TtsHandler(AsyncEventHandler):
         if streaming:
             await self.write_event(SynthesizeStopped().event())
 
-    async def _write(self, event: Event) -> None:
-        await self.write_event(event)
+    async def write_event(self, event: Event) -> None:
+        """Write EVENT; drop the client when it has not read for --idle-timeout seconds."""
+        if self._closing and event.type != Error.type:
+            raise ConnectionError("the connection is closing")
+        try:
+            await asyncio.wait_for(super().write_event(event), self.settings.idle_timeout)
+        except TimeoutError:
+            _LOGGER.warning(
+                "Dropping a client that read nothing for %.0f s", self.settings.idle_timeout
+            )
+            self._abort()
+            raise ConnectionError("the client stopped reading") from None
+
+    def _abort(self) -> None:
+        self._closing = True
+        for synthesis in list(self._active):
+            synthesis.cancel()
+        self.writer.transport.abort()
+        self.reader.feed_eof()
 
     async def _fail(self, code: str, text: str) -> None:
         """Send an error, then close the connection."""
@@ -265,20 +335,23 @@ class TtsHandler(AsyncEventHandler):
         self.reader.feed_eof()
 
 
-def _text_of(data: dict) -> str:
+def _text_of(data: dict[str, object]) -> str:
     text = data.get("text", "")
     if not isinstance(text, str):
         raise BadEvent("'text' must be a string")
     return text
 
 
-def _voice_of(data: dict) -> str | None:
+def _voice_of(data: dict[str, object]) -> VoiceRequest:
     voice = data.get("voice")
     if voice is None:
-        return None
+        return VoiceRequest()
     if not isinstance(voice, dict):
         raise BadEvent('\'voice\' must be an object such as {"name": "alba"}')
     name = voice.get("name")
     if name is not None and not isinstance(name, str):
         raise BadEvent("'voice.name' must be a string")
-    return name or None
+    language = voice.get("language")
+    if language is not None and not isinstance(language, str):
+        raise BadEvent("'voice.language' must be a string such as \"de\"")
+    return VoiceRequest(name or None, language or None)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from wyoming_tts.engine import Model, Synthesis, Worker
+from wyoming_tts.engine import EngineBusy, Model, Synthesis, Worker, WorkerClosed
 from wyoming_tts.settings import ModelSpec, Settings
 from wyoming_tts.voices import LanguageModel, StateModel, Voice, VoiceCatalog, VoiceStates
 
@@ -90,13 +90,26 @@ class Models:
             _LOGGER.warning("Voice %r not found; using %r instead", preferred, voice.name)
         return voice
 
-    def language_of(self, name: str | None) -> str:
-        """The language of voice NAME (cheap: no rescan), else of the default voice."""
-        voice = self.catalog.get(name) if name else None
-        return voice.language if voice is not None else self.primary
+    def served_language(self, language: str | None) -> str | None:
+        """LANGUAGE ("de", "de-DE", "de_DE") when a model speaks it, else None."""
+        if not language:
+            return None
+        code = language.replace("_", "-").split("-")[0].strip().lower()
+        return code if code in self._specs else None
 
-    async def resolve(self, name: str | None) -> Voice:
-        """The catalogue entry named NAME, else the default voice (with a warning)."""
+    def language_of(self, name: str | None, language: str | None = None) -> str:
+        """The language of voice NAME (cheap: no rescan), else LANGUAGE, else the primary one."""
+        voice = self.catalog.get(name) if name else None
+        if voice is not None:
+            return voice.language
+        return self.served_language(language) or self.primary
+
+    async def resolve(self, name: str | None, language: str | None = None) -> Voice:
+        """The voice named NAME; else LANGUAGE's default voice; else the default voice.
+
+        A name always wins over a language; an unknown name or language falls back with a
+        warning, as Home Assistant does not check either.
+        """
         if name:
             voice = self.catalog.get(name)
             if voice is None:  # maybe added since the last Describe
@@ -105,18 +118,32 @@ class Models:
             if voice is not None:
                 return voice
             _LOGGER.warning("Unknown voice %r requested; using the default voice", name[:80])
-        return self.default_voice()
+        if language and self.served_language(language) is None:
+            _LOGGER.warning("No model speaks language %r; using the default voice", language[:20])
+        return self.default_voice(self.language_of(None, language))
 
     # -- synthesis ------------------------------------------------------------------------
     async def start(self, synthesis: Synthesis, voice: Voice) -> AudioFormat:
-        """Queue SYNTHESIS on VOICE's model (loading it first if needed); return its format."""
+        """Queue SYNTHESIS on VOICE's model (loading it first if needed); return its format.
+
+        A model unloaded between finding its worker and submitting (another language's load
+        made room) refuses the request; it is then loaded again and the request goes there.
+        """
         worker = self._workers.get(voice.language)
-        if worker is None:
-            worker = await asyncio.to_thread(self.worker, voice.language)
-        self._used[voice.language] = time.monotonic()
-        pin = voice == self.default_voice(voice.language)
-        worker.submit(synthesis, lambda: self._voice_state(voice, worker, pin))
-        return AudioFormat(rate=worker.model.sample_rate, width=2, channels=1)
+        for _attempt in range(3):
+            if worker is None:
+                worker = await asyncio.to_thread(self.worker, voice.language)
+            self._used[voice.language] = time.monotonic()
+            pin = voice == self.default_voice(voice.language)
+            loaded = worker
+            try:
+                worker.submit(synthesis, lambda: self._voice_state(voice, loaded, pin))
+            except WorkerClosed:
+                _LOGGER.debug("The %s model was unloaded as a request started", voice.language)
+                worker = None
+                continue
+            return AudioFormat(rate=worker.model.sample_rate, width=2, channels=1)
+        raise EngineBusy(f"the {voice.language} model keeps being unloaded")
 
     def _voice_state(self, voice: Voice, worker: Worker, pin: bool) -> object:
         """The state of VOICE (in the worker thread); the default voice if VOICE is broken."""
@@ -166,16 +193,16 @@ class Models:
         return worker
 
     def _unload_if_full(self) -> None:
-        idle = [
-            lang
-            for lang, worker in self._workers.items()
-            if lang != self.primary and not worker.busy and worker.queued == 0
-        ]
-        while len(self._workers) >= self.settings.max_models and idle:
-            oldest = min(idle, key=lambda lang: self._used.get(lang, 0.0))
-            idle.remove(oldest)
-            self._workers.pop(oldest).close()
-            _LOGGER.info("Unloaded the %s model (least recently used)", oldest)
+        """Unload idle models, least recently used first, until one more fits (lock held)."""
+        others = [lang for lang in self._workers if lang != self.primary]
+        for lang in sorted(others, key=lambda lang: self._used.get(lang, 0.0)):
+            if len(self._workers) < self.settings.max_models:
+                return
+            # Atomic with Worker.submit: a request that got this worker a moment ago is
+            # either admitted (and the model stays) or refused with WorkerClosed (and retried).
+            if self._workers[lang].close_if_idle():
+                del self._workers[lang]
+                _LOGGER.info("Unloaded the %s model (least recently used)", lang)
 
     async def warm_up(self, language: str | None = None) -> None:
         """Load LANGUAGE's model and default voice, and speak one short sentence."""

@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "lists separated by commas).",
     )
     add = parser.add_argument
-    add("--uri", default=Settings.uri, help="tcp://HOST:PORT, unix://PATH or stdio://")
+    add("--uri", default=Settings.uri, help="tcp://HOST:PORT or unix://PATH")
     add(
         "--model",
         action="append",
@@ -300,8 +300,8 @@ def _check_uri(uri: str) -> None:
     if parsed.scheme == "tcp":
         if parsed.hostname is None or parsed.port is None:
             raise SettingsError(f"--uri {uri!r} needs a host and a port: tcp://0.0.0.0:10200.")
-    elif parsed.scheme not in ("unix", "stdio"):
-        raise SettingsError(f"--uri {uri!r}: use tcp://HOST:PORT, unix://PATH or stdio://.")
+    elif parsed.scheme != "unix":
+        raise SettingsError(f"--uri {uri!r}: use tcp://HOST:PORT or unix://PATH.")
 
 
 def _check_range(flag: str, value: float, low: float, high: float) -> None:
