@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from wyoming_tts.engine import EngineBusy, Model, Synthesis, Worker, WorkerClosed
@@ -135,9 +136,8 @@ class Models:
                 worker = await asyncio.to_thread(self.worker, voice.language)
             self._used[voice.language] = time.monotonic()
             pin = voice == self.default_voice(voice.language)
-            loaded = worker
             try:
-                worker.submit(synthesis, lambda: self._voice_state(voice, loaded, pin))
+                worker.submit(synthesis, partial(self._voice_state, voice, worker, pin))
             except WorkerClosed:
                 _LOGGER.debug("The %s model was unloaded as a request started", voice.language)
                 worker = None
