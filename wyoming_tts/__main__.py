@@ -145,6 +145,7 @@ class App:
             self.library_version = pocket.POCKET_TTS_VERSION
             load_error = pocket.ModelLoadError
         await _load(self.models, self.settings, load_error)
+        assert self.models is not None
         factory = partial(
             TtsHandler,
             settings=self.settings,

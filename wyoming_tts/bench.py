@@ -33,7 +33,7 @@ from wyoming.tts import (
 )
 
 from wyoming_tts.random_model import random_weights_config, write_voice
-from wyoming_tts.settings import quantize_by_default
+from wyoming_tts.settings import add_quantize, quantize_setting
 from wyoming_tts.text import split_text
 
 SHORT = "The kitchen lights are now on."
@@ -69,12 +69,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", default="english", help="as the server's --model")
     parser.add_argument("--random-weights", action="store_true", help="no weights to download")
     parser.add_argument("--voice", help="built-in voice (default: a generated recording)")
-    parser.add_argument(
-        "--quantize",
-        action=argparse.BooleanOptionalAction,
-        default=quantize_by_default(),
-        help="int8 weights (default as the server's: on for x86-64)",
-    )
+    add_quantize(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=10, help="runs per latency median")
     parser.add_argument("--requests", type=int, default=100, help="requests for the memory test")
@@ -83,6 +78,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--delta-chars", type=int, default=4, help="characters per LLM delta")
     parser.add_argument("--delta-ms", type=float, default=15.0, help="time between deltas")
     args = parser.parse_args(argv)
+    args.quantize = quantize_setting(args.quantize)
     with tempfile.TemporaryDirectory(prefix="wyoming-tts-bench-") as tmp:
         folder = Path(tmp)
         model = args.model
@@ -372,7 +368,7 @@ class _InProcess:
         return samples / self.model.sample_rate / (time.perf_counter() - started)
 
 
-async def wait_for_port(port: int, server: subprocess.Popen, timeout: float = 600) -> None:
+async def wait_for_port(port: int, server: subprocess.Popen[bytes], timeout: float = 600) -> None:
     """Wait until SERVER opens PORT (which means it is ready); SystemExit if it dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from wyoming_tts.engine import Silence
-from wyoming_tts.settings import LANGUAGES
+from wyoming_tts.languages import CODES
 from wyoming_tts.text import speech_parts, split_text
 
 
@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
         description="Print the spoken form of TEXT (or of standard input), as the server says it.",
     )
     parser.add_argument("text", nargs="*", help="the text (default: read standard input)")
-    parser.add_argument("--language", default="en", choices=sorted(LANGUAGES))
+    parser.add_argument("--language", default="en", choices=sorted(CODES))
     parser.add_argument(
         "--segments", action="store_true", help="print one streamed segment per line"
     )

@@ -73,4 +73,4 @@ def _length(header: dict[str, Any], key: str, limit: int) -> int:
         raise BadEvent(f"'{key}' must be a whole number of bytes")
     if value > limit:
         raise BadEvent(f"'{key}' is {value} bytes; the limit is {limit}")
-    return value
+    return int(value)

@@ -305,7 +305,7 @@ class TtsHandler(AsyncEventHandler):
 
     async def write_event(self, event: Event) -> None:
         """Write EVENT; drop the client when it has not read for --idle-timeout seconds."""
-        if self._closing and event.type != Error.type:
+        if self._closing and event.type != "error":
             raise ConnectionError("the connection is closing")
         try:
             await asyncio.wait_for(super().write_event(event), self.settings.idle_timeout)

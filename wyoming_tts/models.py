@@ -26,7 +26,8 @@ _LOGGER = logging.getLogger(__name__)
 class LoadedModel(Model, StateModel, Protocol):
     """A model that speaks (engine.Model) and makes voice states (voices.StateModel)."""
 
-    can_clone: bool
+    @property
+    def can_clone(self) -> bool: ...
 
 
 Loader = Callable[[ModelSpec], LoadedModel]

@@ -43,8 +43,8 @@ def default_voice_name(spec: ModelSpec) -> str:
     """The voice pocket-tts itself picks for a model's language."""
     for key, voice in DEFAULT_VOICE_FOR_LANGUAGE.items():
         if spec.source.startswith(key):
-            return voice
-    return DEFAULT_VOICE_FALLBACK
+            return str(voice)
+    return str(DEFAULT_VOICE_FALLBACK)
 
 
 def model_id(spec: ModelSpec, quantize: bool) -> str:
@@ -74,12 +74,7 @@ class PocketModel:
 
     @property
     def frame_samples(self) -> int:
-        return round(self.model.sample_rate / self.model.config.mimi.frame_rate)
-
-    @property
-    def has_builtin_voices(self) -> bool:
-        origin = self.model.origin
-        return origin is not None and origin.is_relative_to(CONFIGS_DIR)
+        return round(float(self.model.sample_rate) / float(self.model.config.mimi.frame_rate))
 
     @property
     def can_clone(self) -> bool:
@@ -91,7 +86,7 @@ class PocketModel:
     ) -> Iterator[torch.Tensor]:
         with torch.no_grad():
             yield from self.model.generate_audio_stream(
-                model_state=voice_state,  # type: ignore[arg-type]
+                model_state=voice_state,
                 text_to_generate=text,
                 stop=stop,
             )
@@ -109,7 +104,7 @@ class PocketModel:
 
     @staticmethod
     def save_state(state: object, path: Path) -> None:
-        export_model_state(state, path)  # type: ignore[arg-type]
+        export_model_state(state, path)
 
     @staticmethod
     def state_bytes(state: object) -> int:

@@ -8,23 +8,14 @@ import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from wyoming_tts import __version__
+from wyoming_tts.languages import CODES, language_of_model
 
 ENV_PREFIX = "WYOMING_TTS_"
 
-# Pocket TTS model names start with their language; the voice's language comes from it.
-MODEL_LANGUAGES = {
-    "english": "en",
-    "french": "fr",
-    "german": "de",
-    "spanish": "es",
-    "italian": "it",
-    "portuguese": "pt",
-    "dutch": "nl",
-}
-LANGUAGES = frozenset(MODEL_LANGUAGES.values())
 DEFAULT_MODEL = "english"
 
 
@@ -55,10 +46,10 @@ class ModelSpec:
             raise SettingsError("--model needs a model name or the path of a YAML config.")
         if language is None:
             language = _language_of(value)
-        if language not in LANGUAGES:
+        if language not in CODES:
             raise SettingsError(
                 f"Unknown language {language!r} in --model; use one of "
-                f"{', '.join(sorted(LANGUAGES))}, e.g. --model de=/path/to/config.yaml."
+                f"{', '.join(sorted(CODES))}, e.g. --model de=/path/to/config.yaml."
             )
         spec = cls(source=value, language=language)
         if not spec.is_config and "/" in value:
@@ -71,11 +62,8 @@ class ModelSpec:
 
 def _language_of(source: str) -> str:
     stem = Path(urlparse(source).path).stem if "://" in source else Path(source).stem
-    for prefix, code in MODEL_LANGUAGES.items():
-        if stem.startswith(prefix):
-            return code
     # A community config with no language prefix: English unless `LANG=` says otherwise.
-    return "en"
+    return language_of_model(stem) or "en"
 
 
 @dataclass(frozen=True)
@@ -118,9 +106,50 @@ def quantize_by_default() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class OptionParser(argparse.ArgumentParser):
+    """An argument parser that keeps a list of its options, for their environment twins."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[argparse.Action] = []
+        self.lists: set[str] = set()  # flags that may be given more than once
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if any(flag.startswith("--") for flag in action.option_strings):
+            self.options.append(action)
+            if kwargs.get("action") == "append":
+                self.lists.add(action.dest)
+        return action
+
+    def twins(self) -> dict[str, str]:
+        """Each flag (but --help and --version) and its WYOMING_TTS_* variable."""
+        out = {}
+        for action in self.options:
+            flag = next(s for s in action.option_strings if s.startswith("--"))
+            if flag not in ("--help", "--version"):
+                out[flag] = ENV_PREFIX + flag[2:].upper().replace("-", "_")
+        return out
+
+
+def add_quantize(parser: argparse.ArgumentParser) -> None:
+    """The --quantize switch, the same for the server and every subcommand."""
+    parser.add_argument(
+        "--quantize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="int8 weights: faster, same quality (default: on for x86-64, off elsewhere)",
+    )
+
+
+def quantize_setting(value: bool | None) -> bool:
+    """The --quantize switch's value, with its default for this machine."""
+    return quantize_by_default() if value is None else value
+
+
+def build_parser() -> OptionParser:
     """Build the argument parser of the server command."""
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="wyoming-tts",
         description="Wyoming text-to-speech server on Kyutai's Pocket TTS. Every flag can also "
         "be set with an environment variable WYOMING_TTS_<FLAG> (e.g. WYOMING_TTS_VOICE=alba; "
@@ -157,12 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="announce the server with zeroconf (mDNS) under NAME (default: a stable host id)",
     )
     add("--zeroconf-host", metavar="ADDR", help="IPv4 address to announce (default: detected)")
-    add(
-        "--quantize",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="int8 weights: faster, same quality (default: on for x86-64, off elsewhere)",
-    )
+    add_quantize(parser)
     add("--threads", type=int, default=Settings.threads, help="torch threads per model")
     add("--samples-per-chunk", type=int, help="samples per audio-chunk (default: one frame)")
     add("--max-queue", type=int, default=Settings.max_queue, help="requests waiting per model")
@@ -192,15 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def apply_environment(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> list[str]:
+def apply_environment(parser: OptionParser, environ: Mapping[str, str]) -> list[str]:
     """Turn WYOMING_TTS_<FLAG> variables into arguments placed before the real ones."""
     extra: list[str] = []
-    for action in parser._actions:
-        flags = [s for s in action.option_strings if s.startswith("--")]
-        if not flags or flags[0] in ("--help", "--version"):
+    twins = parser.twins()
+    for action in parser.options:
+        flag = next(s for s in action.option_strings if s.startswith("--"))
+        if flag not in twins:
             continue
-        flag = flags[0]
-        name = ENV_PREFIX + flag[2:].upper().replace("-", "_")
+        name = twins[flag]
         value = environ.get(name)
         if value is None or value == "":
             continue
@@ -212,7 +236,7 @@ def apply_environment(parser: argparse.ArgumentParser, environ: Mapping[str, str
                     extra.append(f"--no-{flag[2:]}")
             else:
                 raise SettingsError(f"{name}={value!r}: use true or false.")
-        elif isinstance(action, argparse._AppendAction):
+        elif action.dest in parser.lists:
             for item in value.split(","):
                 if item.strip():
                     extra.extend([flag, item.strip()])
@@ -245,10 +269,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         lang, sep, name = item.partition("=")
         if sep:
             lang = lang.strip().lower()
-            if lang not in LANGUAGES:
+            if lang not in CODES:
                 raise SettingsError(
                     f"--voice {item!r}: unknown language {lang!r}; use one of "
-                    f"{', '.join(sorted(LANGUAGES))}."
+                    f"{', '.join(sorted(CODES))}."
                 )
             language_voices.append((lang, name.strip()))
         else:
@@ -278,7 +302,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         data_dir=args.data_dir,
         zeroconf=args.zeroconf,
         zeroconf_host=args.zeroconf_host,
-        quantize=quantize_by_default() if args.quantize is None else args.quantize,
+        quantize=quantize_setting(args.quantize),
         threads=args.threads,
         samples_per_chunk=args.samples_per_chunk,
         max_queue=args.max_queue,

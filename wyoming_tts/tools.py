@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wyoming_tts.settings import ModelSpec, Settings, SettingsError, quantize_by_default
+from wyoming_tts.settings import ModelSpec, Settings, SettingsError, add_quantize, quantize_setting
 
 if TYPE_CHECKING:
     from wyoming_tts.pocket import PocketModel
@@ -23,9 +23,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--model", default="english", metavar="[LANG=]NAME_OR_CONFIG", help="as the server's"
     )
     parser.add_argument("--data-dir", type=Path, default=Settings.data_dir)
-    parser.add_argument(
-        "--quantize", action=argparse.BooleanOptionalAction, default=quantize_by_default()
-    )
+    add_quantize(parser)
 
 
 def _load(args: argparse.Namespace) -> PocketModel:
@@ -34,7 +32,9 @@ def _load(args: argparse.Namespace) -> PocketModel:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from wyoming_tts.pocket import load_model
 
-    return load_model(ModelSpec.parse(args.model), quantize=args.quantize, threads=1)
+    return load_model(
+        ModelSpec.parse(args.model), quantize=quantize_setting(args.quantize), threads=1
+    )
 
 
 class _Refused(Exception):

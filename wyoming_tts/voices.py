@@ -16,19 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from wyoming_tts.languages import language_name
+
 _LOGGER = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".m4a"})
 STATE_SUFFIX = ".safetensors"
-LANGUAGE_NAMES = {
-    "en": "English",
-    "fr": "French",
-    "de": "German",
-    "es": "Spanish",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-}
 
 
 @dataclass(frozen=True)
@@ -145,7 +138,7 @@ class VoiceCatalog:
                 language=language,
                 kind="state" if suffix == STATE_SUFFIX else "audio",
                 source=str(path),
-                description=f"{path.stem} ({LANGUAGE_NAMES.get(language, language)}, custom)",
+                description=f"{path.stem} ({language_name(language)}, custom)",
                 stamp=stamp,
             )
 
@@ -198,7 +191,7 @@ def _unreadable(path: Path, suffix: str) -> str | None:
 
 
 def _describe(name: str, language: str) -> str:
-    return f"{name.replace('_', ' ').title()} ({LANGUAGE_NAMES.get(language, language)})"
+    return f"{name.replace('_', ' ').title()} ({language_name(language)})"
 
 
 def _clean_name(stem: str) -> str:

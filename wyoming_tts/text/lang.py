@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from num2words import num2words
 
+from wyoming_tts.languages import CODES
+
 _MONTHS = {
     "en": "January February March April May June July August September October November December",
     "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember",
@@ -254,7 +256,7 @@ class Words:
     units: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-LANGUAGES: dict[str, Words] = {
+WORDS: dict[str, Words] = {
     "en": Words("en", ".", "to", "dot", "point", "version", "link", "plus", "and", "at",
                 ("", ""), "o'clock", "mdy"),
     "de": Words("de", ",", "bis", "Punkt", "Punkt", "Version", "Link", "plus", "und", "at",
@@ -271,14 +273,16 @@ LANGUAGES: dict[str, Words] = {
                 ("uur", "uur"), "", "dmy"),
 }  # fmt: skip
 
-for _code, _words in LANGUAGES.items():
+for _code, _words in WORDS.items():
     _words.months.extend(_MONTHS[_code].split())
     _words.units.update(sorted(_UNITS[_code].items(), key=lambda kv: -len(kv[0])))
+
+assert set(WORDS) == CODES, "every language needs its words, and only those"
 
 
 def words_for(language: str) -> Words:
     """The table of LANGUAGE (a code such as "de" or "de-DE"), English when unknown."""
-    return LANGUAGES.get(language.split("-")[0].lower(), LANGUAGES["en"])
+    return WORDS.get(language.split("-")[0].lower(), WORDS["en"])
 
 
 def cardinal(value: int | Decimal, words: Words) -> str:

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from num2words import num2words
 
 from wyoming_tts.text.dates import dates_and_times
-from wyoming_tts.text.lang import LANGUAGES, Words, before_noun, cardinal, ordinal, year
+from wyoming_tts.text.lang import WORDS, Words, before_noun, cardinal, ordinal, year
 
 # Every pattern is compiled here, at module level, so that a test can drive each of them with
 # hostile input. Runs of digits and separators use possessive quantifiers: once matched they
@@ -58,7 +58,7 @@ _UNITS = {
     code: re.compile(
         rf"{_NOT_BEFORE}(-?{_NUM})\s?+({'|'.join(re.escape(s) for s in words.units)})(?![\w/²³])"
     )
-    for code, words in LANGUAGES.items()
+    for code, words in WORDS.items()
 }
 _YEAR = re.compile(r"1[1-9]\d\d|20\d\d")
 _PLAIN = re.compile(rf"(?<![\w.,])(-(?=\d))?({_NUM})(?!\w)")
