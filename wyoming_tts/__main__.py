@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -146,6 +147,11 @@ class App:
             load_error = pocket.ModelLoadError
         await _load(self.models, self.settings, load_error)
         assert self.models is not None
+        # Everything loaded so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise stall every thread (the loop too) for
+        # hundreds of milliseconds once a busy server has made enough objects.
+        gc.collect()
+        gc.freeze()
         factory = partial(
             TtsHandler,
             settings=self.settings,

@@ -77,6 +77,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", default="1,2,4", help="concurrency levels")
     parser.add_argument("--delta-chars", type=int, default=4, help="characters per LLM delta")
     parser.add_argument("--delta-ms", type=float, default=15.0, help="time between deltas")
+    parser.add_argument(
+        "--hostile",
+        action="store_true",
+        help="only measure Describe latency while hostile clients send their worst text",
+    )
     args = parser.parse_args(argv)
     args.quantize = quantize_setting(args.quantize)
     with tempfile.TemporaryDirectory(prefix="wyoming-tts-bench-") as tmp:
@@ -127,6 +132,10 @@ def _start_server(
         "--max-queue",
         "8",
     ]
+    if args.hostile:
+        from wyoming_tts.bench_hostile import MAX_TEXT_CHARS
+
+        command += ["--max-text-chars", str(MAX_TEXT_CHARS)]
     command.append("--quantize" if args.quantize else "--no-quantize")
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -141,6 +150,12 @@ async def _measure(
 ) -> Results:
     await wait_for_port(port, server)
     results = Results()
+    if args.hostile:
+        from wyoming_tts.bench_hostile import measure
+
+        for name, value in await measure(port):
+            results.add(name, value, "p99 ≤ 50 ms" if "p99" in name else "")
+        return results
     speak = _Client(port, voice)
     for _ in range(2):
         await speak.plain(SHORT)  # warm-up
