@@ -1,9 +1,14 @@
-# The standalone image: no Home Assistant needed. Extra arguments pass through to the server:
-#   docker run -p 10200:10200 -v wyoming-tts:/data wyoming-tts --voice marius
-FROM python:3.11.14-slim-bookworm
+# The standalone image: no Home Assistant needed. Every WYOMING_TTS_* variable is honoured (the
+# image sets only defaults), flags pass through to the server, and so do subcommands:
+#   docker run -p 10200:10200 -v wyoming-tts:/data IMAGE --voice marius
+#   docker run -e WYOMING_TTS_VOICE=marius -p 10200:10200 -v wyoming-tts:/data IMAGE
+#   docker run -v wyoming-tts:/data IMAGE download --model english
+# The same Debian release and Python as the app (trixie, 3.13); dependencies pinned by
+# addon/constraints.txt (script/update-constraints); runs as a user of its own, not root.
+FROM python:3.13-slim-trixie
 
+ARG WYOMING_TTS_VERSION=0.2.0
 ARG TORCH_VERSION=2.13.0
-ARG WYOMING_TTS_VERSION=0.1.0
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
@@ -11,26 +16,35 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 libsndfile1 \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps \
         --index-url https://download.pytorch.org/whl/cpu \
         "torch==${TORCH_VERSION}"
 
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY wyoming_tts ./wyoming_tts
-RUN /opt/venv/bin/pip install --no-cache-dir . \
-    && /opt/venv/bin/wyoming-tts --version | grep -qx "${WYOMING_TTS_VERSION}"
+COPY addon/constraints.txt /tmp/constraints.txt
+COPY pyproject.toml README.md /src/
+COPY wyoming_tts /src/wyoming_tts
+RUN /opt/venv/bin/pip install --no-cache-dir --constraint /tmp/constraints.txt \
+        "torch==${TORCH_VERSION}" /src \
+    && /opt/venv/bin/wyoming-tts --version | grep -qx "${WYOMING_TTS_VERSION}" \
+    && rm -rf /src /tmp/constraints.txt \
+    && useradd --system --uid 10200 --home-dir /data --shell /usr/sbin/nologin wyoming \
+    && mkdir -p /data \
+    && chown wyoming /data
+COPY docker/entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 
 ENV PATH="/opt/venv/bin:${PATH}" \
     HF_HOME=/data/huggingface \
-    HF_HUB_DISABLE_TELEMETRY=1
-WORKDIR /
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    WYOMING_TTS_URI=tcp://0.0.0.0:10200 \
+    WYOMING_TTS_DATA_DIR=/data
+USER wyoming
+WORKDIR /data
 VOLUME /data
 EXPOSE 10200
 
-# A Describe/Info round trip, not a bare port check. The first start downloads the model.
+# A Describe/Info round trip on the port of WYOMING_TTS_URI, not a bare port check.
 HEALTHCHECK --start-period=15m --interval=30s --timeout=15s --retries=3 \
-    CMD /opt/venv/bin/wyoming-tts health --uri tcp://127.0.0.1:10200 || exit 1
+    CMD wyoming-tts health || exit 1
 
-ENTRYPOINT ["wyoming-tts", "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data"]
+ENTRYPOINT ["docker-entrypoint.sh"]
 CMD []

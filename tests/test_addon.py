@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from tests.conftest import FakeModel, fake_models, free_port, running, with_settings
-from wyoming_tts.settings import Settings, build_parser
+from wyoming_tts.app import CHECKS, AppOptionsError, server_arguments
+from wyoming_tts.settings import Settings, build_parser, parse_settings
 
 ROOT = Path(__file__).parent.parent
 ADDON = ROOT / "addon"
@@ -63,9 +64,11 @@ def test_config_uses_only_keys_the_supervisor_accepts() -> None:
     assert config["arch"] == ["aarch64", "amd64"]
     assert config["init"] is False
     assert config["discovery"] == ["wyoming"]
-    assert config["ports"] == {"10200/tcp": 10200}
+    assert config["ports"] == {"10200/tcp": None}  # no host port unless the user sets one
     assert "10200/tcp" in config["ports_description"]
     assert {"type": "addon_config", "read_only": False} in config["map"]
+    assert {"type": "share", "read_only": True} in config["map"]
+    assert re.fullmatch(r"ghcr\.io/[\w-]+/\{arch\}-app-[\w-]+", config["image"])
     assert config["backup_exclude"]
     assert re.fullmatch(r"[a-z0-9_]+", config["slug"])
 
@@ -75,9 +78,8 @@ def test_every_option_has_a_schema_a_translation_a_doc_and_a_flag() -> None:
     schema = config["schema"]
     translations = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())
     docs = (ADDON / "DOCS.md").read_text(encoding="utf-8")
-    run_script = RUN_SCRIPT.read_text(encoding="utf-8")
-    expected = {"voice", "model", "quantize", "sentence_silence", "volume", "hf_token",
-                "debug_logging"}  # fmt: skip
+    expected = {"voice", "model", "quantize", "threads", "sentence_silence", "volume",
+                "max_text_chars", "hf_token", "debug_logging"}  # fmt: skip
     assert set(schema) == expected
     assert set(config["options"]) <= set(schema)
     for name, kind in schema.items():
@@ -87,7 +89,7 @@ def test_every_option_has_a_schema_a_translation_a_doc_and_a_flag() -> None:
         entry = translations["configuration"][name]
         assert entry["name"] and entry["description"]
         assert f"### Option: `{name}`" in docs
-        assert f"'{name}'" in run_script, f"the run script ignores {name}"
+        assert name in CHECKS, f"the app command ignores {name}"
     assert translations["network"] == config["ports_description"]
 
 
@@ -108,62 +110,82 @@ def test_model_choices_are_real_pocket_tts_models() -> None:
     assert _config()["options"]["model"] in choices[1].split("|")
 
 
-def _run_options(tmp_path: Path, options: dict[str, object]) -> dict:
-    stub_bin = tmp_path / "bin"
-    stub_bin.mkdir(exist_ok=True)
-    server = stub_bin / "wyoming-tts"
-    server.write_text(
-        f"#!{sys.executable}\nimport json, os, sys\n"
-        "print(json.dumps({'argv': sys.argv[1:], 'hf_token': os.environ.get('HF_TOKEN')}))\n"
-    )
-    server.chmod(0o755)
-    env = {
-        "PATH": f"{stub_bin}:{os.environ['PATH']}",
-        "WYOMING_TTS_VOICES_DIR": str(tmp_path / "voices"),
-        **{f"OPT_{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in options.items()},
-    }
+def test_the_run_script_hands_the_options_to_python() -> None:
+    text = RUN_SCRIPT.read_text(encoding="utf-8")
+    assert "exec wyoming-tts app --options /data/options.json" in text
+    assert (S6 / "wyoming-tts" / "finish").is_file()
+    assert (S6 / "wyoming-tts" / "dependencies.d" / "base").is_file()
+    assert "halt" in (S6 / "wyoming-tts" / "finish").read_text()
+
+
+def test_app_options_map_to_flags(tmp_path: Path) -> None:
+    voices = (tmp_path,)
+    full, env = server_arguments(
+        {"voice": "marius", "model": "english_18m_2026-10", "quantize": "on", "threads": 2,
+         "sentence_silence": 0.3, "volume": 1.5, "max_text_chars": 2000,
+         "hf_token": "hf_secret", "debug_logging": True},
+        voices_dirs=voices,
+    )  # fmt: skip
+    assert full == [
+        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "english_18m_2026-10",
+        "--voices-dir", str(tmp_path), "--voice", "marius", "--quantize", "--threads", "2",
+        "--sentence-silence", "0.3", "--volume", "1.5", "--max-text-chars", "2000", "--debug",
+    ]  # fmt: skip
+    assert env == {"HF_TOKEN": "hf_secret"}
+
+    defaults, env = server_arguments(dict(_config()["options"]))
+    assert defaults == [
+        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "english_7m_2026-10",
+        "--threads", "1", "--sentence-silence", "0", "--volume", "1", "--max-text-chars", "10000",
+    ]  # fmt: skip
+    assert env == {}
+    off, _ = server_arguments({**_config()["options"], "quantize": "off"})
+    assert "--no-quantize" in off
+    for argv in (full, defaults, off):
+        settings = parse_settings(argv, {})  # the real parser accepts every command line
+    assert settings.models[0].source == "english_7m_2026-10"
+
+
+def test_every_option_of_the_app_reaches_the_server() -> None:
+    config = _config()
+    assert set(CHECKS) == set(config["schema"])
+    samples = {"model": "english_2m_2026-10", "voice": "alba", "quantize": "on", "threads": 3,
+               "sentence_silence": 0.7, "volume": 0.5, "max_text_chars": 500,
+               "hf_token": "t", "debug_logging": True}  # fmt: skip
+    baseline, _ = server_arguments({})
+    for name, value in samples.items():
+        argv, env = server_arguments({name: value})
+        assert argv != baseline or env, f"option {name} changes nothing"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"modle": "english"}, "Unknown option 'modle'"),
+        ({"threads": 9}, "'threads' must be a whole number from 1 to 4"),
+        ({"threads": True}, "'threads' must be a whole number"),
+        ({"volume": "loud"}, "'volume' must be a number"),
+        ({"quantize": "maybe"}, "'quantize' must be one of auto, on, off"),
+        ({"debug_logging": "yes"}, "'debug_logging' must be true or false"),
+    ],
+)
+def test_bad_app_options_are_one_clear_sentence(options: dict, message: str) -> None:
+    with pytest.raises(AppOptionsError, match=message):
+        server_arguments(options)
+
+
+def test_the_app_command_refuses_bad_options_at_start(tmp_path: Path) -> None:
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps({**_config()["options"], "colour": "blue"}))
     result = subprocess.run(
-        ["bash", "-c", f"source {ROOT / 'tests' / 'bashio_stub.sh'}; source {RUN_SCRIPT}"],
+        [sys.executable, "-m", "wyoming_tts", "app", "--options", str(options)],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=30,
+        timeout=60,
     )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_run_script_maps_options_to_flags(tmp_path: Path) -> None:
-    voices = str(tmp_path / "voices")
-    full = _run_options(
-        tmp_path,
-        {"voice": "marius", "model": "english_18m_2026-10", "quantize": "on",
-         "sentence_silence": 0.3, "volume": 1.5, "hf_token": "hf_secret",
-         "debug_logging": True},
-    )  # fmt: skip
-    assert full["argv"] == [
-        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--voices-dir", voices,
-        "--model", "english_18m_2026-10", "--sentence-silence", "0.3", "--volume", "1.5",
-        "--voice", "marius", "--quantize", "--debug",
-    ]  # fmt: skip
-    assert full["hf_token"] == "hf_secret"
-    assert (tmp_path / "voices").is_dir()
-
-    defaults = _run_options(tmp_path, dict(_config()["options"]))  # optional options unset
-    assert defaults["argv"] == [
-        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--voices-dir", voices,
-        "--model", "english", "--sentence-silence", "0.0", "--volume", "1.0",
-    ]  # fmt: skip
-    assert defaults["hf_token"] is None
-    forced_off = _run_options(tmp_path, {**_config()["options"], "quantize": "off"})
-    assert forced_off["argv"][-1] == "--no-quantize"
-
-    flags = _cli_flags()
-    for argv in (full["argv"], defaults["argv"], forced_off["argv"]):
-        assert {a for a in argv if a.startswith("--")} <= flags
-        from wyoming_tts.settings import parse_settings
-
-        parse_settings(argv, {})  # the real parser accepts the command line
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("wyoming-tts app: error: Unknown option 'colour'")
+    assert "Traceback" not in result.stderr
 
 
 async def test_discovery_script_waits_for_describe_then_registers(
@@ -194,7 +216,8 @@ async def test_discovery_script_waits_for_describe_then_registers(
 
 def _shell_scripts() -> list[Path]:
     scripts = [*sorted((ROOT / "script").iterdir()), ROOT / ".ci" / "run"]
-    scripts += sorted(S6.glob("*/run"))
+    scripts += sorted(S6.glob("*/run")) + sorted(S6.glob("*/finish"))
+    scripts.append(ROOT / "docker" / "entrypoint.sh")
     scripts.append(ROOT / "tests" / "bashio_stub.sh")
     return scripts
 
@@ -231,9 +254,8 @@ def test_dockerfiles_pin_what_they_install_and_check_health(dockerfile: Path) ->
     assert "torch==${TORCH_VERSION}" in text and "ARG TORCH_VERSION=2.13.0" in text
     assert "download.pytorch.org/whl/cpu" in text  # never the multi-GB CUDA build
     assert "torchao" not in text
-    for requirement in re.findall(r'"([a-z][\w-]*)(?:[=@ ][^"]*)?"', text):
-        if requirement in ("pocket-tts", "torch"):
-            assert re.search(rf'"{requirement}==', text), requirement
+    assert "--constraint /tmp/constraints.txt" in text
+    assert "https://github.com" not in text  # never a source archive
     healthcheck = re.search(r"^HEALTHCHECK .*?CMD (.+?)$", text, re.M | re.S)
     assert healthcheck and "wyoming-tts health" in text
     assert "/data" in text
@@ -245,12 +267,87 @@ def test_addon_dockerfile_uses_the_home_assistant_debian_base() -> None:
     assert "libgomp1" in text and "BUILD_FROM" not in text
 
 
-def test_standalone_image_passes_arguments_through_and_whitelists_its_context() -> None:
+def test_the_constraints_pin_every_dependency_but_torch() -> None:
+    lines = [
+        line
+        for line in (ADDON / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    names = {re.split(r"==", line)[0].lower().replace("_", "-") for line in lines}
+    assert all("==" in line for line in lines)
+    assert {"pocket-tts", "wyoming", "num2words", "sentence-stream", "numpy"} <= names
+    assert "torch" not in names and "torchao" not in names and "wyoming-tts" not in names
+
+
+def test_standalone_image_runs_as_a_user_and_whitelists_its_context() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r'^ENTRYPOINT \["wyoming-tts",', text, re.M)
+    assert re.search(r'^ENTRYPOINT \["docker-entrypoint.sh"\]', text, re.M)
+    assert re.search(r"^USER wyoming$", text, re.M)
+    assert re.search(r"^FROM python:3\.13-\S*trixie", text, re.M)  # as the app: trixie, 3.13
+    assert "WYOMING_TTS_URI=tcp://0.0.0.0:10200" in text  # a default, not a flag
+    assert re.search(r"CMD wyoming-tts health \|\|", text)  # the port comes from the variable
     assert "VOLUME /data" in text
     ignore = (ROOT / ".dockerignore").read_text().split("\n")
     assert "*" in ignore and "!wyoming_tts/" in ignore
+    assert "!addon/constraints.txt" in ignore and "!docker/entrypoint.sh" in ignore
+
+
+def _entrypoint(tmp_path: Path, *args: str, **env: str) -> dict:
+    """Run docker/entrypoint.sh with a stand-in `wyoming-tts` that reports what it got."""
+    stub_bin = tmp_path / "bin"
+    stub_bin.mkdir(exist_ok=True)
+    stub = stub_bin / "wyoming-tts"
+    stub.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\nprint(json.dumps({{'argv': sys.argv[1:], "
+        "'env': {k: v for k, v in os.environ.items() if k.startswith('WYOMING_TTS_')}}))\n"
+    )
+    stub.chmod(0o755)
+    result = subprocess.run(
+        [str(ROOT / "docker" / "entrypoint.sh"), *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{stub_bin}:{os.environ['PATH']}", **env},
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_entrypoint_runs_the_server_with_environment_twins(tmp_path: Path) -> None:
+    got = _entrypoint(tmp_path, WYOMING_TTS_URI="tcp://0.0.0.0:10300", WYOMING_TTS_VOICE="eve")
+    assert got["argv"] == []  # nothing forced: the variables decide
+    assert got["env"] == {"WYOMING_TTS_URI": "tcp://0.0.0.0:10300", "WYOMING_TTS_VOICE": "eve"}
+    assert _entrypoint(tmp_path, "--voice", "marius")["argv"] == ["--voice", "marius"]
+    assert _entrypoint(tmp_path, "download", "--model", "english")["argv"] == [
+        "download", "--model", "english"
+    ]
+    assert _entrypoint(tmp_path, "wyoming-tts", "health")["argv"] == ["health"]
+    env = {k: v for k, v in os.environ.items() if k.startswith("WYOMING_TTS_")}
+    parsed = parse_settings([], {**env, "WYOMING_TTS_URI": "tcp://0.0.0.0:10300"})
+    assert parsed.uri == "tcp://0.0.0.0:10300"
+
+
+async def test_entrypoint_health_reads_the_port_from_the_environment(
+    fake_server: tuple, tmp_path: Path
+) -> None:
+    import asyncio
+
+    app, _ = fake_server
+    port = app.settings.uri.rsplit(":", 1)[1]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "WYOMING_TTS_URI": f"tcp://0.0.0.0:{port}",
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(ROOT / "docker" / "entrypoint.sh"), "health", env=env
+    )
+    assert await asyncio.wait_for(process.wait(), 60) == 0
+    env["WYOMING_TTS_URI"] = f"tcp://0.0.0.0:{free_port()}"  # nobody there
+    process = await asyncio.create_subprocess_exec(
+        str(ROOT / "docker" / "entrypoint.sh"), "health", "--timeout", "2", env=env,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await asyncio.wait_for(process.wait(), 60) == 1
 
 
 def test_no_other_file_looks_like_an_app_config() -> None:

@@ -232,6 +232,7 @@ _COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "download": _command("tools", "download"),
     "export-voice": _command("tools", "export_voice"),
     "bench": _command("bench"),
+    "app": _command("app"),
 }
 
 

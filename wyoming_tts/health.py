@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from urllib.parse import urlparse
 
 from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
@@ -21,9 +23,25 @@ async def check(uri: str, timeout: float) -> bool:
     return False
 
 
+def default_uri(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """Where the server of this host listens: its WYOMING_TTS_URI, on loopback."""
+    uri = environ.get("WYOMING_TTS_URI") or "tcp://0.0.0.0:10200"
+    parsed = urlparse(uri)
+    if parsed.scheme != "tcp" or parsed.port is None:
+        return uri
+    host = parsed.hostname or ""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"tcp://{host}:{parsed.port}"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="wyoming-tts health", description=__doc__)
-    parser.add_argument("--uri", default="tcp://127.0.0.1:10200")
+    parser.add_argument("--uri", default=default_uri(), help="default: WYOMING_TTS_URI, on loopback")
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import platform
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pocket_tts.models.model_state import _import_model_state
 from pocket_tts.utils.config import CONFIGS_DIR
 from pocket_tts.utils.utils import _ORIGINS_OF_PREDEFINED_VOICES
 
+from wyoming_tts.cpu import arm64_without_atomics, is_arm64, safe_threads
 from wyoming_tts.settings import ModelSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -117,7 +119,21 @@ class PocketModel:
 
 def load_model(spec: ModelSpec, *, quantize: bool, threads: int) -> PocketModel:
     """Load SPEC (downloading weights through pocket-tts when needed)."""
+    threads, why = safe_threads(threads)
+    if why:
+        _LOGGER.warning("%s", why)
+    elif arm64_without_atomics():
+        _LOGGER.info("ARM CPU without LSE atomics (ARMv8.0): torch stays on one thread")
     torch.set_num_threads(threads)  # after `import pocket_tts`, which sets it to 1
+    if quantize and is_arm64() and "qnnpack" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "qnnpack"  # the default may claim x86 and fail
+    _LOGGER.info(
+        "torch %s on %s, CPU capability %s, %d thread(s)",
+        torch.__version__,
+        platform.machine(),
+        torch.backends.cpu.get_cpu_capability(),
+        threads,
+    )
     try:
         if spec.is_config:
             model = TTSModel.load_model(config=spec.source, quantize=quantize)

@@ -22,7 +22,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default="english", metavar="[LANG=]NAME_OR_CONFIG", help="as the server's"
     )
-    parser.add_argument("--data-dir", type=Path, default=Settings.data_dir)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("WYOMING_TTS_DATA_DIR") or Settings.data_dir),
+        help="as the server's (default: WYOMING_TTS_DATA_DIR)",
+    )
     add_quantize(parser)
 
 

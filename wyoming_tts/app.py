@@ -1,0 +1,143 @@
+"""`wyoming-tts app`: start the server with the Home Assistant app's options.
+
+The Supervisor writes the options a user set in the app's Configuration tab to
+/data/options.json. This command checks every one of them (an unknown or invalid option is one
+clear sentence at start, not a crash later), turns them into the server's flags, and serves.
+The mapping is here, in Python with tests, rather than in the s6 shell script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from wyoming_tts.settings import DEFAULT_MODEL
+
+OPTIONS_FILE = Path("/data/options.json")
+DATA_DIR = Path("/data")
+# The app's own configuration folder (addon_config map): custom voices, written by the page.
+VOICES_DIR = Path("/config/voices")
+# Home Assistant's share folder (read-only map): voices dropped in over Samba.
+SHARE_VOICES_DIR = Path("/share/wyoming-tts/voices")
+PORT = 10200
+
+
+class AppOptionsError(ValueError):
+    """An option of the app cannot be used; the message says which and what to do."""
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise AppOptionsError(f"Option '{name}' must be text, not {value!r}.")
+    return value.strip()
+
+
+def _number(low: float, high: float) -> Callable[[str, object], float]:
+    def check(name: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AppOptionsError(f"Option '{name}' must be a number, not {value!r}.")
+        if not low <= value <= high:
+            raise AppOptionsError(f"Option '{name}' must be between {low:g} and {high:g}.")
+        return float(value)
+
+    return check
+
+
+def _whole(low: int, high: int) -> Callable[[str, object], int]:
+    def check(name: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise AppOptionsError(f"Option '{name}' must be a whole number from {low} to {high}.")
+        return value
+
+    return check
+
+
+def _switch(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise AppOptionsError(f"Option '{name}' must be true or false, not {value!r}.")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str, object], str]:
+    def check(name: str, value: object) -> str:
+        text = _text(name, value)
+        if text not in choices:
+            raise AppOptionsError(f"Option '{name}' must be one of {', '.join(choices)}.")
+        return text
+
+    return check
+
+
+# Every option of addon/config.yaml, with its check. A test keeps the two in step.
+CHECKS: dict[str, Callable[[str, object], object]] = {
+    "model": _text,
+    "voice": _text,
+    "quantize": _choice("auto", "on", "off"),
+    "threads": _whole(1, 4),
+    "sentence_silence": _number(0.0, 10.0),
+    "volume": _number(0.1, 4.0),
+    "max_text_chars": _whole(100, 100_000),
+    "hf_token": _text,
+    "debug_logging": _switch,
+}
+
+
+def server_arguments(
+    options: Mapping[str, object], *, voices_dirs: tuple[Path, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """The server's flags and extra environment for the app's OPTIONS."""
+    unknown = sorted(set(options) - set(CHECKS))
+    if unknown:
+        raise AppOptionsError(
+            f"Unknown option {', '.join(repr(u) for u in unknown)}: remove it in the app's "
+            "Configuration tab (it may belong to an older version)."
+        )
+    values = {name: CHECKS[name](name, value) for name, value in options.items()}
+    flags = [
+        "--uri",
+        f"tcp://0.0.0.0:{PORT}",
+        "--data-dir",
+        str(DATA_DIR),
+        "--model",
+        str(values.get("model") or DEFAULT_MODEL),
+    ]
+    for folder in voices_dirs:
+        flags += ["--voices-dir", str(folder)]
+    if values.get("voice"):
+        flags += ["--voice", str(values["voice"])]
+    quantize = values.get("quantize", "auto")
+    if quantize != "auto":
+        flags.append("--quantize" if quantize == "on" else "--no-quantize")
+    for name in ("threads", "sentence_silence", "volume", "max_text_chars"):
+        if name in values:
+            flags += [f"--{name.replace('_', '-')}", f"{values[name]:g}"]
+    if values.get("debug_logging"):
+        flags.append("--debug")
+    environment = {"HF_TOKEN": str(values["hf_token"])} if values.get("hf_token") else {}
+    return flags, environment
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="wyoming-tts app", description=__doc__)
+    parser.add_argument("--options", type=Path, default=OPTIONS_FILE, help="the options file")
+    args = parser.parse_args(argv)
+    try:
+        options = json.loads(args.options.read_text(encoding="utf-8"))
+        if not isinstance(options, dict):
+            raise AppOptionsError(f"{args.options} must hold a JSON object of options.")
+        server_arguments(options)  # every option checked before anything is written
+        VOICES_DIR.mkdir(parents=True, exist_ok=True)
+        folders = tuple(d for d in (VOICES_DIR, SHARE_VOICES_DIR) if d.is_dir())
+        flags, environment = server_arguments(options, voices_dirs=folders)
+    except (OSError, ValueError) as err:
+        print(f"wyoming-tts app: error: {err}", file=sys.stderr)
+        return 2
+    os.environ.update(environment)
+    from wyoming_tts.__main__ import run
+
+    run(flags)
+    return 0
