@@ -319,7 +319,9 @@ def test_entrypoint_runs_the_server_with_environment_twins(tmp_path: Path) -> No
     assert got["env"] == {"WYOMING_TTS_URI": "tcp://0.0.0.0:10300", "WYOMING_TTS_VOICE": "eve"}
     assert _entrypoint(tmp_path, "--voice", "marius")["argv"] == ["--voice", "marius"]
     assert _entrypoint(tmp_path, "download", "--model", "english")["argv"] == [
-        "download", "--model", "english"
+        "download",
+        "--model",
+        "english",
     ]
     assert _entrypoint(tmp_path, "wyoming-tts", "health")["argv"] == ["health"]
     env = {k: v for k, v in os.environ.items() if k.startswith("WYOMING_TTS_")}
@@ -344,7 +346,11 @@ async def test_entrypoint_health_reads_the_port_from_the_environment(
     assert await asyncio.wait_for(process.wait(), 60) == 0
     env["WYOMING_TTS_URI"] = f"tcp://0.0.0.0:{free_port()}"  # nobody there
     process = await asyncio.create_subprocess_exec(
-        str(ROOT / "docker" / "entrypoint.sh"), "health", "--timeout", "2", env=env,
+        str(ROOT / "docker" / "entrypoint.sh"),
+        "health",
+        "--timeout",
+        "2",
+        env=env,
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert await asyncio.wait_for(process.wait(), 60) == 1

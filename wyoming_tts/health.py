@@ -41,7 +41,9 @@ def default_uri(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="wyoming-tts health", description=__doc__)
-    parser.add_argument("--uri", default=default_uri(), help="default: WYOMING_TTS_URI, on loopback")
+    parser.add_argument(
+        "--uri", default=default_uri(), help="default: WYOMING_TTS_URI, on loopback"
+    )
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
     try:
