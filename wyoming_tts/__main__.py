@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 from urllib.parse import urlparse
@@ -63,6 +64,7 @@ def build_models(settings: Settings) -> tuple[Any, Any]:
     """Import pocket-tts (slow) and build the model registry; nothing is loaded yet."""
     from wyoming_tts import pocket
     from wyoming_tts.models import Models
+    from wyoming_tts.preferences import Preferences
     from wyoming_tts.voices import LanguageModel, VoiceStates
 
     catalog_models = [
@@ -84,7 +86,9 @@ def build_models(settings: Settings) -> tuple[Any, Any]:
         if not spec.is_config
     }
     loader = partial(pocket.load_model, quantize=settings.quantize, threads=settings.threads)
-    return Models(settings, loader, catalog_models, states, default_voices), pocket
+    preferences = Preferences(settings.data_dir / "preferences.json")
+    models = Models(settings, loader, catalog_models, states, default_voices, preferences)
+    return models, pocket
 
 
 def _first_per_language(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
@@ -129,7 +133,13 @@ class App:
     """The whole server: models, the listening socket and zeroconf."""
 
     def __init__(self, settings: Settings, models: Any | None = None) -> None:
+        if settings.web_uri and not settings.voices_dirs:
+            # The page needs a folder to keep the voices it adds.
+            folder = settings.data_dir / "voices"
+            folder.mkdir(parents=True, exist_ok=True)
+            settings = replace(settings, voices_dirs=(folder,))
         self.settings = settings
+        self._web: Any = None
         self.models = models
         self.library_version = "unknown"
         self._server: AsyncServer | None = None
@@ -162,6 +172,16 @@ class App:
         self._server = server
         await server.start(factory)
         self._discovery = await _start_discovery(self.settings)
+        if self.settings.web_uri:
+            from wyoming_tts.web.server import WebServer
+
+            self._web = WebServer(self.settings, self.models, self.settings.voices_dirs[0])
+            try:
+                await self._web.start()
+            except (OSError, SystemExit) as err:
+                raise StartupError(
+                    f"The voice page cannot start on {self.settings.web_uri}: {err}"
+                ) from err
         _LOGGER.info("Ready: serving on %s", self.settings.uri)
 
     async def info(self) -> Info:
@@ -173,6 +193,9 @@ class App:
 
     async def stop(self) -> None:
         """Stop accepting, cancel in-flight work, unregister zeroconf."""
+        if self._web is not None:
+            await self._web.stop()
+            self._web = None
         if self._discovery is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._discovery.stop(), 2.0)

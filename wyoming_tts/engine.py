@@ -94,6 +94,7 @@ class Synthesis:
         self.stats = Stats()
         self.stop = threading.Event()
         self.max_buffered_samples = 0  # set by the worker; 0 = no bound
+        self.volume = 1.0  # this request's gain, on top of the worker's
         self._loop = loop
         self._lock = threading.Lock()
         self._segments: deque[Segment] = deque()
@@ -189,12 +190,14 @@ class Worker:
         samples_per_chunk: int | None = None,
         volume: float = 1.0,
         max_buffered_seconds: float | None = None,
+        on_finish: Callable[[Synthesis], None] | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.max_queue = max_queue
         self.samples_per_chunk = samples_per_chunk or model.frame_samples
         self.volume = volume
+        self.on_finish = on_finish
         buffered = MAX_BUFFERED_SECONDS if max_buffered_seconds is None else max_buffered_seconds
         self.max_buffered_samples = round(buffered * model.sample_rate)
         self._active: deque[Synthesis] = deque()
@@ -318,13 +321,16 @@ class Worker:
         synthesis.voice_state = None
         synthesis.emit(_END)
         _log_request(synthesis, self.model.sample_rate)
+        if self.on_finish is not None:
+            self.on_finish(synthesis)
 
     def _send(self, synthesis: Synthesis, frame: object) -> None:
         samples = np.asarray(frame, dtype=np.float32).reshape(-1)
         if samples.size == 0:
             return
-        if self.volume != 1.0:
-            samples = samples * self.volume
+        gain = self.volume * synthesis.volume
+        if gain != 1.0:
+            samples = samples * gain
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
         if synthesis.stats.first_audio is None:
             synthesis.stats.first_audio = time.monotonic()

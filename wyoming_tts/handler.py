@@ -263,6 +263,8 @@ class TtsHandler(AsyncEventHandler):
             try:
                 resolved = await self.models.resolve(voice.name, voice.language)
                 synthesis.label = f"{synthesis.label} voice={resolved.name}"
+                if self.models.preferences is not None:
+                    synthesis.volume = self.models.preferences.volume(resolved.name)
                 audio_format = await self.models.start(synthesis, resolved)
             except EngineBusy as err:
                 synthesis.cancel()

@@ -11,12 +11,14 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
 from wyoming_tts.engine import EngineBusy, Model, Synthesis, Worker, WorkerClosed
+from wyoming_tts.preferences import Preferences
 from wyoming_tts.settings import ModelSpec, Settings
 from wyoming_tts.voices import LanguageModel, StateModel, Voice, VoiceCatalog, VoiceStates
 
@@ -31,6 +33,22 @@ class LoadedModel(Model, StateModel, Protocol):
 
 
 Loader = Callable[[ModelSpec], LoadedModel]
+
+
+RECENT_REQUESTS = 20
+
+
+@dataclass(frozen=True)
+class RequestStats:
+    """One finished request, as the voice page shows it."""
+
+    label: str
+    chars: int
+    first_audio_ms: float
+    audio_seconds: float
+    real_time: float
+    cancelled: bool
+    finished: float
 
 
 class VoiceError(Exception):
@@ -54,6 +72,7 @@ class Models:
         catalog_models: Sequence[LanguageModel],
         states: VoiceStates,
         default_voices: dict[str, str],
+        preferences: Preferences | None = None,
     ) -> None:
         self.settings = settings
         self._loader = loader
@@ -61,6 +80,8 @@ class Models:
         self.primary = settings.models[0].language
         self.states = states
         self._default_voices = default_voices
+        self.preferences = preferences
+        self.recent: deque[RequestStats] = deque(maxlen=RECENT_REQUESTS)
         self._workers: dict[str, Worker] = {}
         self._used: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -81,7 +102,12 @@ class Models:
 
     def default_voice(self, language: str | None = None) -> Voice:
         language = language or self.primary
-        preferred = self.settings.default_voice_for(language) or self._default_voices.get(language)
+        chosen = self.preferences.default_voice(language) if self.preferences else None
+        preferred = (
+            chosen
+            or self.settings.default_voice_for(language)
+            or self._default_voices.get(language)
+        )
         voice = self.catalog.default_voice(language, preferred)
         if voice is None:
             raise VoiceError(
@@ -180,6 +206,7 @@ class Models:
                 max_queue=self.settings.max_queue,
                 samples_per_chunk=self.settings.samples_per_chunk,
                 volume=self.settings.volume,
+                on_finish=partial(self._record, language),
             )
             self._workers[language] = worker
             self._used[language] = time.monotonic()
@@ -204,6 +231,27 @@ class Models:
             if self._workers[lang].close_if_idle():
                 del self._workers[lang]
                 _LOGGER.info("Unloaded the %s model (least recently used)", lang)
+
+    def _record(self, language: str, synthesis: Synthesis) -> None:
+        """Keep the figures of the last requests, for the voice page (worker thread)."""
+        stats = synthesis.stats
+        if synthesis.label == "warm-up" or stats.first_audio is None:
+            return
+        worker = self._workers.get(language)
+        rate = worker.model.sample_rate if worker is not None else 24000
+        audio = stats.samples / rate
+        ready = max(stats.text_ready or stats.submitted, stats.submitted)
+        self.recent.append(
+            RequestStats(
+                label=synthesis.label,
+                chars=stats.chars,
+                first_audio_ms=round((stats.first_audio - ready) * 1000, 1),
+                audio_seconds=round(audio, 2),
+                real_time=round(audio / stats.busy_seconds, 2) if stats.busy_seconds else 0.0,
+                cancelled=stats.cancelled,
+                finished=time.time(),
+            )
+        )
 
     async def warm_up(self, language: str | None = None) -> None:
         """Load LANGUAGE's model and default voice, and speak one short sentence."""

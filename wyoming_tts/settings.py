@@ -90,6 +90,9 @@ class Settings:
     max_models: int = 2
     voice_cache_mb: int = 512
     idle_timeout: float = 60.0
+    web_uri: str | None = None
+    web_token: str | None = None
+    web_allow: tuple[str, ...] = ()
     debug: bool = False
     log_format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -210,6 +213,19 @@ def build_parser() -> OptionParser:
         metavar="SECONDS",
         help="drop a client silent this long in the middle of a request",
     )
+    add(
+        "--web-uri",
+        metavar="tcp://HOST:PORT",
+        help="serve the voice page and its API here (default: off)",
+    )
+    add("--web-token", metavar="TOKEN", help="token the voice page asks for beyond loopback")
+    add("--web-token-file", type=Path, metavar="FILE", help="read --web-token from FILE")
+    add(
+        "--web-allow",
+        action="append",
+        metavar="ADDR",
+        help="only these client addresses may use the voice page (the app: the ingress proxy)",
+    )
     add("--debug", action="store_true", help="log DEBUG messages")
     add("--log-format", default=Settings.log_format, help="format of log lines")
     add("--version", action="version", version=__version__)
@@ -293,7 +309,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             raise SettingsError(
                 f"--voices-dir {folder} is not a folder; create it or fix the path."
             )
+    web_token = _web_token(args.web_token, args.web_token_file)
+    web_allow = tuple(a.strip() for a in args.web_allow or () if a.strip())
+    if args.web_uri is not None:
+        _check_web(args.web_uri, web_token, web_allow)
     return Settings(
+        web_uri=args.web_uri,
+        web_token=web_token,
+        web_allow=web_allow,
         uri=args.uri,
         models=models,
         voice=voice,
@@ -326,6 +349,31 @@ def _check_uri(uri: str) -> None:
             raise SettingsError(f"--uri {uri!r} needs a host and a port: tcp://0.0.0.0:10200.")
     elif parsed.scheme != "unix":
         raise SettingsError(f"--uri {uri!r}: use tcp://HOST:PORT or unix://PATH.")
+
+
+def _web_token(token: str | None, token_file: Path | None) -> str | None:
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise SettingsError(f"--web-token-file {token_file}: {err.strerror}.") from err
+    if token is not None and len(token) < 16:
+        raise SettingsError("--web-token must be at least 16 characters; make a long random one.")
+    return token or None
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _check_web(uri: str, token: str | None, allow: tuple[str, ...]) -> None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "tcp" or parsed.hostname is None or parsed.port is None:
+        raise SettingsError(f"--web-uri {uri!r}: use tcp://HOST:PORT, e.g. tcp://127.0.0.1:8099.")
+    if parsed.hostname not in LOOPBACK_HOSTS and token is None and not allow:
+        raise SettingsError(
+            f"--web-uri {uri} is reachable beyond this machine: set --web-token (or "
+            "--web-token-file), or bind it to 127.0.0.1."
+        )
 
 
 def _check_range(flag: str, value: float, low: float, high: float) -> None:

@@ -257,6 +257,18 @@ class VoiceStates:
             self._evict()
         return state
 
+    def forget(self, source: str) -> None:
+        """A voice file is being deleted: drop its states from memory and from the disk cache."""
+        path = Path(source)
+        digest = _sha256(path) if path.is_file() else None
+        with self._lock:
+            for key in [k for k in self._memory if k[1] == source]:
+                self._memory.pop(key)
+                self._pinned.discard(key)
+        if digest is not None and self.cache_dir.is_dir():
+            for cached in self.cache_dir.glob(f"{digest}-*.safetensors"):
+                cached.unlink(missing_ok=True)
+
     def _evict(self) -> None:
         total = sum(size for _state, size in self._memory.values())
         for key in list(self._memory):

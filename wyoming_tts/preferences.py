@@ -1,0 +1,85 @@
+"""What a user set on the voice page: the default voice of each language and voice volumes.
+
+Kept in one small JSON file in the data folder, so it survives restarts; written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+_LOGGER = logging.getLogger(__name__)
+
+MIN_VOLUME = 0.1
+MAX_VOLUME = 4.0
+
+
+class Preferences:
+    """Default voices per language and a volume per voice, saved on every change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._default_voices: dict[str, str] = {}
+        self._volumes: dict[str, float] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as err:
+            _LOGGER.warning("Ignoring unreadable preferences %s: %s", self.path, err)
+            return
+        if not isinstance(data, dict):
+            return
+        defaults = data.get("default_voices", {})
+        volumes = data.get("volumes", {})
+        if isinstance(defaults, dict):
+            self._default_voices = {
+                str(k): str(v) for k, v in defaults.items() if isinstance(v, str)
+            }
+        if isinstance(volumes, dict):
+            self._volumes = {
+                str(k): min(max(float(v), MIN_VOLUME), MAX_VOLUME)
+                for k, v in volumes.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+
+    def _save(self) -> None:
+        data = {"default_voices": self._default_voices, "volumes": self._volumes}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        partial.replace(self.path)
+
+    def default_voice(self, language: str) -> str | None:
+        with self._lock:
+            return self._default_voices.get(language)
+
+    def set_default_voice(self, language: str, name: str) -> None:
+        with self._lock:
+            self._default_voices[language] = name
+            self._save()
+
+    def volume(self, name: str) -> float:
+        with self._lock:
+            return self._volumes.get(name, 1.0)
+
+    def set_volume(self, name: str, volume: float) -> None:
+        with self._lock:
+            if volume == 1.0:
+                self._volumes.pop(name, None)
+            else:
+                self._volumes[name] = volume
+            self._save()
+
+    def forget(self, name: str) -> None:
+        """A voice was deleted: drop its volume and any default it was."""
+        with self._lock:
+            self._volumes.pop(name, None)
+            self._default_voices = {k: v for k, v in self._default_voices.items() if v != name}
+            self._save()

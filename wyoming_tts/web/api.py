@@ -1,0 +1,364 @@
+"""The voice page's JSON API: list, add, delete and tune voices, speak, show the spoken text.
+
+It enters the server at the same doors as a Wyoming request: the voice catalogue, the one text
+path (`text.TextPipeline`) and the engine (`Models.start`). Everything that blocks (decoding an
+upload, encoding a voice, scanning folders) runs in a thread. Nothing in a request names a path:
+an upload is stored under a validated name in the custom voices folder, decoded and checked in
+memory first, so a rejected upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+import logging
+import re
+import secrets
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.datastructures import UploadFile
+
+from wyoming_tts.engine import EngineBusy, Synthesis, SynthesisError
+from wyoming_tts.models import Models, VoiceError
+from wyoming_tts.preferences import MAX_VOLUME, MIN_VOLUME
+from wyoming_tts.settings import Settings
+from wyoming_tts.text import TextPipeline, TextTooLong, prepare_text
+from wyoming_tts.voices import Voice
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 s of 48 kHz stereo WAV is under 2 MB
+MIN_UPLOAD_SECONDS = 1.0
+MAX_UPLOAD_SECONDS = 30.0  # Pocket TTS uses a few seconds; more only costs encoding time
+SILENCE_RMS = 1e-3  # below this the recording holds no speech
+MAX_SPEAK_CHARS = 1000
+SAMPLE_TEXT = "Hello! This is how I sound. It is twenty one degrees in the living room."
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+TOKEN_COOKIE = "wyoming_tts_token"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
+    """The page and its API, for MODELS; uploads go to VOICES_DIR."""
+    app = FastAPI(title="wyoming-tts voices", docs_url=None, redoc_url=None, openapi_url=None)
+    static = files("wyoming_tts.web").joinpath("static")
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, err: ApiError) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, status_code=err.status)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
+        host = request.client.host if request.client else ""
+        if settings.web_allow and not _allowed(host, settings.web_allow):
+            return JSONResponse({"error": "This address may not use the voice page."}, 403)
+        if settings.web_token and not _token_ok(request, settings.web_token):
+            return JSONResponse(
+                {"error": "Open the page with ?token=YOUR_TOKEN (the server's --web-token)."}, 401
+            )
+        response = await call_next(request)
+        token = request.query_params.get("token")
+        if settings.web_token and token and secrets.compare_digest(token, settings.web_token):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(static.joinpath("index.html").read_text(encoding="utf-8"))
+
+    @app.get("/static/{name}")
+    async def asset(name: str) -> Response:
+        types = {"app.js": "text/javascript", "style.css": "text/css"}
+        if name not in types:  # a fixed list: no path from the request is ever opened
+            raise ApiError(404, "No such file.")
+        return Response(static.joinpath(name).read_text(encoding="utf-8"), media_type=types[name])
+
+    @app.get("/api/voices")
+    async def list_voices() -> dict[str, Any]:
+        voices = await models.refresh_voices()
+        return {"voices": [_voice_json(models, v) for v in voices], "languages": _languages(models)}
+
+    @app.post("/api/voices", status_code=201)
+    async def add_voice(request: Request) -> dict[str, str]:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES + 65536:
+            # Read (and drop) a bounded part of it first, so that the client, still sending,
+            # gets the answer rather than a reset connection.
+            drained = 0
+            async for chunk in request.stream():
+                drained += len(chunk)
+                if drained > 4 * MAX_UPLOAD_BYTES:
+                    break
+            raise ApiError(413, f"The file is over {MAX_UPLOAD_BYTES // 1048576} MB; send less.")
+        form = await request.form(max_files=1, max_fields=4)
+        name = str(form.get("name") or "").strip()
+        language = str(form.get("language") or models.primary).strip()
+        audio = form.get("audio")
+        if not isinstance(audio, UploadFile):
+            raise ApiError(400, "Send the recording as the form field 'audio'.")
+        data = await audio.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, f"The file is over {MAX_UPLOAD_BYTES // 1048576} MB; send less.")
+        if language not in _languages(models):
+            raise ApiError(400, f"No model speaks {language!r}; use one of {_languages(models)}.")
+        _check_name(name)
+        await models.refresh_voices()
+        if models.catalog.get(name) is not None:
+            raise ApiError(400, f"A voice named {name!r} exists already; pick another name.")
+        wav = await asyncio.to_thread(_checked_wav, data)
+        await asyncio.to_thread(_store_and_encode, models, voices_dir, name, language, wav)
+        return {"name": name}
+
+    @app.delete("/api/voices/{name}", status_code=204)
+    async def delete_voice(name: str) -> Response:
+        await models.refresh_voices()
+        voice = models.catalog.get(name)
+        if voice is None:
+            raise ApiError(404, f"There is no voice named {name!r}.")
+        if voice.kind == "builtin" or voice.path is None:
+            raise ApiError(400, f"{name!r} is a built-in voice; only your own voices can go.")
+        await asyncio.to_thread(_delete, models, voice)
+        return Response(status_code=204)
+
+    @app.put("/api/voices/{name}")
+    async def tune_voice(name: str, request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        await models.refresh_voices()
+        voice = models.catalog.get(name)
+        if voice is None or models.preferences is None:
+            raise ApiError(404, f"There is no voice named {name!r}.")
+        if "volume" in body:
+            volume = body["volume"]
+            if isinstance(volume, bool) or not isinstance(volume, (int, float)):
+                raise ApiError(400, "'volume' must be a number.")
+            if not MIN_VOLUME <= volume <= MAX_VOLUME:
+                raise ApiError(400, f"'volume' must be between {MIN_VOLUME} and {MAX_VOLUME}.")
+            models.preferences.set_volume(voice.name, float(volume))
+        if body.get("default") is True:
+            models.preferences.set_default_voice(voice.language, voice.name)
+        return _voice_json(models, voice)
+
+    @app.get("/api/normalize")
+    async def normalize(text: str = "", language: str = "") -> dict[str, Any]:
+        language = models.served_language(language) or models.primary
+        if len(text) > settings.max_text_chars:
+            raise ApiError(400, f"The text is over {settings.max_text_chars} characters.")
+        parts = await asyncio.to_thread(
+            prepare_text, text, language, max_chars=settings.max_text_chars
+        )
+        segments = [p for p in parts if isinstance(p, str)]
+        return {"language": language, "text": " ".join(segments), "segments": segments}
+
+    @app.get("/api/stats")
+    async def stats() -> dict[str, Any]:
+        return {"requests": [asdict(r) for r in reversed(models.recent)]}
+
+    @app.post("/api/speak")
+    async def speak(request: Request) -> StreamingResponse:
+        body = await _json(request)
+        text = body.get("text") or SAMPLE_TEXT
+        name = body.get("voice")
+        if not isinstance(text, str) or (name is not None and not isinstance(name, str)):
+            raise ApiError(400, "Send {'text': '...', 'voice': 'name'}.")
+        if len(text) > MAX_SPEAK_CHARS:
+            raise ApiError(400, f"The test text is over {MAX_SPEAK_CHARS} characters.")
+        return await _speak(models, settings, text, name or None)
+
+    return app
+
+
+def _voice_json(models: Models, voice: Voice) -> dict[str, Any]:
+    default = models.default_voice(voice.language)
+    volume = models.preferences.volume(voice.name) if models.preferences else 1.0
+    return {
+        "name": voice.name,
+        "description": voice.description,
+        "languages": [voice.language],
+        "custom": voice.kind != "builtin",
+        "default": default.name == voice.name,
+        "volume": volume,
+    }
+
+
+def _languages(models: Models) -> list[str]:
+    return sorted({spec.language for spec in models.settings.models})
+
+
+def _allowed(host: str, allow: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in allow:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _token_ok(request: Request, token: str) -> bool:
+    given = (
+        request.query_params.get("token")
+        or request.cookies.get(TOKEN_COOKIE)
+        or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    )
+    return bool(given) and secrets.compare_digest(given, token)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as err:
+        raise ApiError(400, "The request body must be JSON.") from err
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def _check_name(name: str) -> None:
+    if not NAME.fullmatch(name):
+        raise ApiError(
+            400,
+            "Name the voice with 1 to 40 letters, digits, '-' or '_', starting with a letter "
+            "or a digit.",
+        )
+
+
+def _checked_wav(data: bytes) -> bytes:
+    """The upload as a 16-bit mono WAV, after checking it is audio of a usable length."""
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as err:
+        raise ApiError(
+            400, "The file is not audio this server can read; send a WAV, FLAC, OGG or MP3."
+        ) from err
+    seconds = len(samples) / rate if rate else 0.0
+    if seconds < MIN_UPLOAD_SECONDS:
+        raise ApiError(400, f"The recording is {seconds:.1f} s; record 5 to 10 s of speech.")
+    if seconds > MAX_UPLOAD_SECONDS:
+        raise ApiError(
+            400, f"The recording is {seconds:.0f} s; {MAX_UPLOAD_SECONDS:.0f} s at most."
+        )
+    mono = samples.mean(axis=1)
+    if float(np.sqrt(np.mean(np.square(mono)))) < SILENCE_RMS:
+        raise ApiError(400, "The recording is silent; check the microphone and try again.")
+    out = io.BytesIO()
+    soundfile.write(out, mono, rate, subtype="PCM_16", format="WAV")
+    return out.getvalue()
+
+
+def _store_and_encode(
+    models: Models, voices_dir: Path, name: str, language: str, wav: bytes
+) -> None:
+    """Write the voice, encode it once (cached like the others); undo everything on failure."""
+    folder = voices_dir if language == models.primary else voices_dir / language
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.wav"
+    if path.exists():
+        raise ApiError(400, f"A voice named {name!r} exists already; pick another name.")
+    partial = folder / f".{name}.uploading"
+    partial.write_bytes(wav)
+    partial.replace(path)
+    try:
+        models.catalog.refresh()
+        voice = models.catalog.get(name)
+        if voice is None or voice.path != path:
+            raise ApiError(400, "The recording could not be used as a voice; try another.")
+        worker = models.worker(language)
+        models.states.get(voice, worker.model)  # type: ignore[arg-type]
+    except ApiError:
+        path.unlink(missing_ok=True)
+        models.catalog.refresh()
+        raise
+    except Exception as err:
+        _LOGGER.warning("Could not encode the uploaded voice %s: %s", name, err)
+        path.unlink(missing_ok=True)
+        models.catalog.refresh()
+        raise ApiError(400, f"The recording could not be made into a voice: {err}") from err
+    _LOGGER.info("Added voice %s (%s) from the voice page", name, language)
+
+
+def _delete(models: Models, voice: Voice) -> None:
+    assert voice.path is not None
+    models.states.forget(voice.source)
+    voice.path.unlink(missing_ok=True)
+    if models.preferences is not None:
+        models.preferences.forget(voice.name)
+    models.catalog.refresh()
+    _LOGGER.info("Deleted voice %s from the voice page", voice.name)
+
+
+def wav_header(rate: int, samples: int = 0x7FFFFFFF // 2) -> bytes:
+    """A 16-bit mono WAV header; the sizes say "as long as it goes" until the page fixes them."""
+    data = samples * 2
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data)
+    )
+
+
+async def _speak(
+    models: Models, settings: Settings, text: str, name: str | None
+) -> StreamingResponse:
+    synthesis = Synthesis("page", asyncio.get_running_loop())
+    try:
+        voice = await models.resolve(name)
+        synthesis.label = f"page voice={voice.name}"
+        if models.preferences is not None:
+            synthesis.volume = models.preferences.volume(voice.name)
+        fmt = await models.start(synthesis, voice)
+    except EngineBusy as err:
+        raise ApiError(429, f"The server is busy ({err}); try again in a moment.") from err
+    except VoiceError as err:
+        raise ApiError(400, str(err)) from err
+    text_path = TextPipeline(
+        voice.language,
+        max_chars=settings.max_text_chars,
+        normalize=settings.normalize,
+        sentence_silence=settings.sentence_silence,
+    )
+
+    def prepare() -> None:
+        try:
+            for segment in [*text_path.feed(text), *text_path.finish()]:
+                synthesis.feed(segment)
+        except TextTooLong:
+            synthesis.cancel()
+        synthesis.close()
+
+    preparing = asyncio.ensure_future(asyncio.to_thread(prepare))
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield wav_header(fmt.rate)
+            async for pcm in synthesis.audio():
+                yield pcm
+        except SynthesisError as err:
+            _LOGGER.warning("The page's test sentence failed: %s", err)
+        finally:
+            synthesis.cancel()
+            await preparing
+
+    return StreamingResponse(body(), media_type="audio/wav")
