@@ -195,7 +195,7 @@ async def test_upload_speak_over_wyoming_then_delete(web_app: App) -> None:
         "duplicate",
         "language",
         "too-big",
-    ],  # fmt: skip
+    ],
 )
 async def test_a_rejected_upload_says_why_and_leaves_nothing(
     web_app: App, fields: dict[str, str], audio: bytes, status: int, message: str
@@ -277,7 +277,7 @@ async def test_a_token_guards_the_page(web_settings: Settings) -> None:
 
 async def test_only_the_allowed_address_may_use_the_page(web_settings: Settings) -> None:
     async with running(replace(web_settings, web_allow=("172.30.32.2",))) as app:
-        status, body = await call(app, "GET", "/api/voices")
+        status, _ = await call(app, "GET", "/api/voices")
         assert status == 403
     async with running(replace(web_settings, web_allow=("127.0.0.0/8",))) as app:
         assert (await call(app, "GET", "/api/voices"))[0] == 200
