@@ -69,6 +69,8 @@ def test_config_uses_only_keys_the_supervisor_accepts() -> None:
     assert {"type": "addon_config", "read_only": False} in config["map"]
     assert {"type": "share", "read_only": True} in config["map"]
     assert re.fullmatch(r"ghcr\.io/[\w-]+/\{arch\}-app-[\w-]+", config["image"])
+    assert config["ingress"] is True and config["ingress_port"] == 8099
+    assert config["panel_icon"].startswith("mdi:")
     assert config["backup_exclude"]
     assert re.fullmatch(r"[a-z0-9_]+", config["slug"])
 
@@ -128,6 +130,7 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
     )  # fmt: skip
     assert full == [
         "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "english_18m_2026-10",
+        "--web-uri", "tcp://0.0.0.0:8099", "--web-allow", "172.30.32.2",
         "--voices-dir", str(tmp_path), "--voice", "marius", "--quantize", "--threads", "2",
         "--sentence-silence", "0.3", "--volume", "1.5", "--max-text-chars", "2000", "--debug",
     ]  # fmt: skip
@@ -136,6 +139,7 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
     defaults, env = server_arguments(dict(_config()["options"]))
     assert defaults == [
         "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "english_7m_2026-10",
+        "--web-uri", "tcp://0.0.0.0:8099", "--web-allow", "172.30.32.2",
         "--threads", "1", "--sentence-silence", "0", "--volume", "1", "--max-text-chars", "10000",
     ]  # fmt: skip
     assert env == {}

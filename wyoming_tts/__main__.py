@@ -168,11 +168,7 @@ class App:
             models=self.models,
             build_info=self.info,
         )
-        server = AsyncServer.from_uri(self.settings.uri)
-        self._server = server
-        await server.start(factory)
-        self._discovery = await _start_discovery(self.settings)
-        if self.settings.web_uri:
+        if self.settings.web_uri:  # before the Wyoming port: port open means all is ready
             from wyoming_tts.web.server import WebServer
 
             self._web = WebServer(self.settings, self.models, self.settings.voices_dirs[0])
@@ -182,6 +178,10 @@ class App:
                 raise StartupError(
                     f"The voice page cannot start on {self.settings.web_uri}: {err}"
                 ) from err
+        server = AsyncServer.from_uri(self.settings.uri)
+        self._server = server
+        await server.start(factory)
+        self._discovery = await _start_discovery(self.settings)
         _LOGGER.info("Ready: serving on %s", self.settings.uri)
 
     async def info(self) -> Info:

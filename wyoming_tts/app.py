@@ -24,6 +24,10 @@ VOICES_DIR = Path("/config/voices")
 # Home Assistant's share folder (read-only map): voices dropped in over Samba.
 SHARE_VOICES_DIR = Path("/share/wyoming-tts/voices")
 PORT = 10200
+# The voice page behind Home Assistant's ingress: its port (config.yaml's ingress_port) and the
+# one address it accepts, the Supervisor's ingress proxy.
+INGRESS_PORT = 8099
+INGRESS_PROXY = "172.30.32.2"
 
 
 class AppOptionsError(ValueError):
@@ -104,6 +108,10 @@ def server_arguments(
         str(DATA_DIR),
         "--model",
         str(values.get("model") or DEFAULT_MODEL),
+        "--web-uri",
+        f"tcp://0.0.0.0:{INGRESS_PORT}",
+        "--web-allow",
+        INGRESS_PROXY,
     ]
     for folder in voices_dirs:
         flags += ["--voices-dir", str(folder)]
