@@ -40,7 +40,12 @@ def test_every_flag_has_an_environment_twin(tmp_path: Path) -> None:
         "WYOMING_TTS_IDLE_TIMEOUT": "5",
         "WYOMING_TTS_DEBUG": "on",
         "WYOMING_TTS_LOG_FORMAT": "%(message)s",
+        "WYOMING_TTS_WEB_URI": "tcp://0.0.0.0:8099",
+        "WYOMING_TTS_WEB_TOKEN": "token-from-the-variable",
+        "WYOMING_TTS_WEB_TOKEN_FILE": str(tmp_path / "token"),
+        "WYOMING_TTS_WEB_ALLOW": "172.30.32.2,10.0.0.0/8",
     }
+    (tmp_path / "token").write_text("token-from-the-file\n")
     flags = set(build_parser().twins())
     assert {"--" + k.removeprefix("WYOMING_TTS_").lower().replace("_", "-") for k in env} == flags
     s = parse_settings([], env)
@@ -53,6 +58,8 @@ def test_every_flag_has_an_environment_twin(tmp_path: Path) -> None:
     assert (s.threads, s.samples_per_chunk, s.max_queue, s.max_text_chars) == (2, 960, 7, 500)
     assert (s.volume, s.sentence_silence, s.max_models, s.voice_cache_mb) == (1.5, 0.3, 3, 64)
     assert s.idle_timeout == 5.0 and s.log_format == "%(message)s"
+    assert s.web_uri == "tcp://0.0.0.0:8099" and s.web_token == "token-from-the-file"
+    assert s.web_allow == ("172.30.32.2", "10.0.0.0/8")
 
 
 def test_flags_win_over_environment() -> None:

@@ -1,0 +1,92 @@
+"""The process's memory: what it holds, what it can get back, what the host still has.
+
+glibc keeps freed memory in per-thread arenas; Pocket TTS starts two threads per generation, so
+a busy server collects arenas it never returns. Two arenas and a trim after loading and after
+requests keep the resident size near what the model needs. On other C libraries these are
+no-ops.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+from pathlib import Path
+
+_LOGGER = logging.getLogger(__name__)
+
+_M_ARENA_MAX = -8
+ARENAS = 2
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def limit_arenas(arenas: int = ARENAS) -> bool:
+    """Cap glibc's malloc arenas (call before threads start); True when it took effect."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    return bool(mallopt is not None and mallopt(_M_ARENA_MAX, arenas))
+
+
+def trim() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim)."""
+    libc = _libc()
+    malloc_trim = getattr(libc, "malloc_trim", None)
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+def _status(field: str, path: Path = Path("/proc/self/status")) -> float:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory of this process (or PID) in MB; 0 when unknown."""
+    return _status("VmRSS", Path(f"/proc/{pid or 'self'}/status"))
+
+
+def peak_mb(pid: int | None = None) -> float:
+    """The highest resident memory of this process (or PID) so far, in MB."""
+    return _status("VmHWM", Path(f"/proc/{pid or 'self'}/status"))
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_mb(
+    meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")
+) -> float | None:
+    """Memory this process can still take, in MB: the host's, or less inside a container."""
+    host: float | None = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                host = int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        host = None
+    limit = _read_int(cgroup / "memory.max")  # cgroup v2 ("max" when unlimited: None)
+    usage = _read_int(cgroup / "memory.current")
+    if limit is None:  # cgroup v1
+        limit = _read_int(cgroup / "memory" / "memory.limit_in_bytes")
+        usage = _read_int(cgroup / "memory" / "memory.usage_in_bytes")
+    if limit is not None and usage is not None and limit < 1 << 60:
+        room = (limit - usage) / 1048576
+        return room if host is None else min(room, host)
+    return host
