@@ -108,7 +108,7 @@ def test_model_choices_are_real_pocket_tts_models() -> None:
 
     choices = re.fullmatch(r"list\((.*)\)", _config()["schema"]["model"].strip())
     assert choices is not None
-    assert set(choices[1].split("|")) <= set(builtin_model_names())
+    assert set(choices[1].split("|")) - {"auto"} <= set(builtin_model_names())
     assert _config()["options"]["model"] in choices[1].split("|")
 
 
@@ -138,7 +138,7 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
 
     defaults, env = server_arguments(dict(_config()["options"]))
     assert defaults == [
-        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "english_7m_2026-10",
+        "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "auto",
         "--web-uri", "tcp://0.0.0.0:8099", "--web-allow", "172.30.32.2",
         "--threads", "1", "--sentence-silence", "0", "--volume", "1", "--max-text-chars", "10000",
     ]  # fmt: skip
@@ -147,7 +147,7 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
     assert "--no-quantize" in off
     for argv in (full, defaults, off):
         settings = parse_settings(argv, {})  # the real parser accepts every command line
-    assert settings.models[0].source == "english_7m_2026-10"
+    assert settings.models[0].source == "auto"
 
 
 def test_every_option_of_the_app_reaches_the_server() -> None:

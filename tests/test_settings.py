@@ -12,7 +12,7 @@ from wyoming_tts.settings import ModelSpec, Settings, SettingsError, build_parse
 def test_defaults() -> None:
     settings = parse_settings([], {})
     assert settings.uri == "tcp://0.0.0.0:10200"
-    assert settings.models == (ModelSpec("english", "en"),)
+    assert settings.models == (ModelSpec("auto", "en"),)
     assert settings.voice is None
     assert settings == Settings(models=settings.models)
 

@@ -28,6 +28,9 @@ SHUTDOWN_SECONDS = 4.0
 
 def run(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `wyoming-tts` command."""
+    from wyoming_tts.memory import limit_arenas
+
+    limit_arenas()  # before torch and Pocket TTS start their threads
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in _COMMANDS:
         sys.exit(_COMMANDS[args[0]](args[1:]))
@@ -85,10 +88,21 @@ def build_models(settings: Settings) -> tuple[Any, Any]:
         for spec in settings.models
         if not spec.is_config
     }
-    loader = partial(pocket.load_model, quantize=settings.quantize, threads=settings.threads)
+    loader = partial(_load_model, settings)
     preferences = Preferences(settings.data_dir / "preferences.json")
     models = Models(settings, loader, catalog_models, states, default_voices, preferences)
     return models, pocket
+
+
+def _load_model(settings: Settings, spec: ModelSpec) -> Any:
+    """Load SPEC (choosing the model first for `auto`), then give back what loading freed."""
+    from wyoming_tts import autopick, memory, pocket
+
+    quantize, threads = settings.quantize, settings.threads
+    spec = autopick.resolve(spec, quantize=quantize, threads=threads, data_dir=settings.data_dir)
+    model = pocket.load_model(spec, quantize=quantize, threads=threads)
+    memory.trim()
+    return model
 
 
 def _first_per_language(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
@@ -162,6 +176,10 @@ class App:
         # hundreds of milliseconds once a busy server has made enough objects.
         gc.collect()
         gc.freeze()
+        from wyoming_tts.memory import peak_mb, rss_mb, trim
+
+        trim()
+        resident, peak = rss_mb(), peak_mb()
         factory = partial(
             TtsHandler,
             settings=self.settings,
@@ -182,7 +200,12 @@ class App:
         self._server = server
         await server.start(factory)
         self._discovery = await _start_discovery(self.settings)
-        _LOGGER.info("Ready: serving on %s", self.settings.uri)
+        _LOGGER.info(
+            "Ready: serving on %s (resident memory %.0f MB, peak while loading %.0f MB)",
+            self.settings.uri,
+            resident,
+            peak,
+        )
 
     async def info(self) -> Info:
         from wyoming_tts.info import build_info

@@ -16,10 +16,12 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from wyoming_tts.languages import LANGUAGES
+from wyoming_tts.settings import ModelSpec
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,7 +75,9 @@ def choose(language: str, probe: Probe, cache: Path, key: str) -> str:
     verdicts = _read(cache)
     cached = verdicts.get(key)
     if isinstance(cached, dict) and cached.get("model") in candidates:
-        _LOGGER.info("Model auto (%s): %s, as decided before on this CPU", language, cached["model"])
+        _LOGGER.info(
+            "Model auto (%s): %s, as decided before on this CPU", language, cached["model"]
+        )
         return str(cached["model"])
     timings: dict[str, float] = {}
     chosen = candidates[-1]
@@ -117,6 +121,19 @@ def _write(cache: Path, verdicts: dict[str, object]) -> None:
         _LOGGER.warning("Could not keep the model choice in %s: %s", cache, err)
 
 
+def resolve(spec: ModelSpec, *, quantize: bool, threads: int, data_dir: Path) -> ModelSpec:
+    """SPEC itself, or for `auto` the model chosen for its language on this CPU (blocking)."""
+    if spec.source != AUTO:
+        return spec
+    name = choose(
+        spec.language,
+        random_weights_probe(quantize, threads),
+        data_dir / "model-choice.json",
+        verdict_key(spec.language, quantize, threads),
+    )
+    return replace(spec, source=name)
+
+
 def random_weights_probe(quantize: bool, threads: int) -> Probe:
     """Time NAME's architecture with random weights on one sentence (blocking, seconds)."""
 
@@ -126,7 +143,6 @@ def random_weights_probe(quantize: bool, threads: int) -> Probe:
 
         from wyoming_tts import memory, pocket
         from wyoming_tts.random_model import random_weights_config, write_voice
-        from wyoming_tts.settings import ModelSpec
 
         with tempfile.TemporaryDirectory(prefix="wyoming-tts-auto-") as folder:
             config = random_weights_config(name, Path(folder))

@@ -22,6 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
+from wyoming_tts import memory
+
 _LOGGER = logging.getLogger(__name__)
 
 # Audio a client may leave unread before its request is paused (the worker serves the others).
@@ -321,6 +323,10 @@ class Worker:
         synthesis.voice_state = None
         synthesis.emit(_END)
         _log_request(synthesis, self.model.sample_rate)
+        with self._cond:
+            idle = not self._active
+        if idle:  # give back what the generation's threads freed (glibc keeps it otherwise)
+            memory.trim()
         if self.on_finish is not None:
             self.on_finish(synthesis)
 

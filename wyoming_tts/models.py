@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
+from wyoming_tts import memory
 from wyoming_tts.engine import EngineBusy, Model, Synthesis, Worker, WorkerClosed
 from wyoming_tts.preferences import Preferences
 from wyoming_tts.settings import ModelSpec, Settings
@@ -55,6 +56,14 @@ class VoiceError(Exception):
     """No voice can speak a request; the message says what to do."""
 
 
+class NotEnoughMemory(VoiceError):
+    """A further model would not fit in the memory left; refused rather than be killed."""
+
+
+# A further model is loaded only when this much more than the first one took is free.
+MEMORY_MARGIN = 1.2
+
+
 @dataclass(frozen=True)
 class AudioFormat:
     rate: int
@@ -73,6 +82,7 @@ class Models:
         states: VoiceStates,
         default_voices: dict[str, str],
         preferences: Preferences | None = None,
+        available_mb: Callable[[], float | None] = memory.available_mb,
     ) -> None:
         self.settings = settings
         self._loader = loader
@@ -81,6 +91,8 @@ class Models:
         self.states = states
         self._default_voices = default_voices
         self.preferences = preferences
+        self._available_mb = available_mb
+        self.model_mb: float | None = None  # what loading the first model took
         self.recent: deque[RequestStats] = deque(maxlen=RECENT_REQUESTS)
         self._workers: dict[str, Worker] = {}
         self._used: dict[str, float] = {}
@@ -195,8 +207,13 @@ class Models:
                 return worker
             spec = self._specs[language]
             self._unload_if_full()
+            if self._workers:
+                self._check_memory(language)
             started = time.monotonic()
+            before = memory.rss_mb()
             model = self._loader(spec)
+            if self.model_mb is None:
+                self.model_mb = max(memory.rss_mb() - before, 0.0)
             _LOGGER.info(
                 "Loaded model %s (%s) in %.1f s", spec.source, language, time.monotonic() - started
             )
@@ -219,6 +236,18 @@ class Models:
                 spec.source,
             )
         return worker
+
+    def _check_memory(self, language: str) -> None:
+        """Refuse a further model that would not fit (the container's limit included)."""
+        need = self.model_mb
+        free = self._available_mb()
+        if not need or free is None or free >= need * MEMORY_MARGIN:
+            return
+        raise NotEnoughMemory(
+            f"Not enough memory for the {language} model: it needs about {need:.0f} MB and "
+            f"{free:.0f} MB are free. Free some memory, raise the container's memory limit, or "
+            "set --max-models 1 so that models take turns."
+        )
 
     def _unload_if_full(self) -> None:
         """Unload idle models, least recently used first, until one more fits (lock held)."""

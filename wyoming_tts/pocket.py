@@ -23,6 +23,7 @@ from pocket_tts.utils.config import CONFIGS_DIR
 from pocket_tts.utils.utils import _ORIGINS_OF_PREDEFINED_VOICES
 
 from wyoming_tts.cpu import arm64_without_atomics, is_arm64, safe_threads
+from wyoming_tts.languages import LANGUAGES
 from wyoming_tts.settings import ModelSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ def builtin_model_names() -> list[str]:
 
 def default_voice_name(spec: ModelSpec) -> str:
     """The voice pocket-tts itself picks for a model's language."""
+    source = spec.source if spec.source != "auto" else LANGUAGES[spec.language].model_prefix
     for key, voice in DEFAULT_VOICE_FOR_LANGUAGE.items():
-        if spec.source.startswith(key):
+        if source.startswith(key):
             return str(voice)
     return str(DEFAULT_VOICE_FALLBACK)
 

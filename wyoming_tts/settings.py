@@ -16,7 +16,7 @@ from wyoming_tts.languages import CODES, language_of_model
 
 ENV_PREFIX = "WYOMING_TTS_"
 
-DEFAULT_MODEL = "english"
+DEFAULT_MODEL = "auto"  # the largest model this CPU speaks at 1.5x real time (autopick.py)
 
 
 class SettingsError(ValueError):
@@ -164,8 +164,9 @@ def build_parser() -> OptionParser:
         "--model",
         action="append",
         metavar="[LANG=]NAME_OR_CONFIG",
-        help="pocket-tts model name (english, english_18m_2026-10, german_24l, ...) or path/URL "
-        "of a pocket-tts YAML config; repeat for several languages (default: english)",
+        help="auto (the largest model this CPU speaks at 1.5x real time), a pocket-tts model "
+        "name (english, english_18m_2026-10, german_24l, ...) or the path/URL of a pocket-tts "
+        "YAML config; repeat for several languages, e.g. de=auto (default: auto)",
     )
     add(
         "--voice",

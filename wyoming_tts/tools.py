@@ -35,11 +35,14 @@ def _load(args: argparse.Namespace) -> PocketModel:
     """Load the model of ARGS (importing torch here, not at the command's start)."""
     os.environ.setdefault("HF_HOME", str(args.data_dir / "huggingface"))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from wyoming_tts.autopick import resolve
     from wyoming_tts.pocket import load_model
 
-    return load_model(
-        ModelSpec.parse(args.model), quantize=quantize_setting(args.quantize), threads=1
+    quantize = quantize_setting(args.quantize)
+    spec = resolve(
+        ModelSpec.parse(args.model), quantize=quantize, threads=1, data_dir=args.data_dir
     )
+    return load_model(spec, quantize=quantize, threads=1)
 
 
 class _Refused(Exception):
