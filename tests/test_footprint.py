@@ -157,3 +157,45 @@ def test_available_memory_reads_the_container_limit(tmp_path: Path) -> None:
 def test_memory_figures_of_this_process() -> None:
     assert memory.rss_mb() > 10 and memory.peak_mb() >= memory.rss_mb()
     memory.trim()  # harmless anywhere
+
+
+# -- merged segments ----------------------------------------------------------------------------
+class WordsModel(FakeModel):
+    """A fake model whose audio lasts in proportion to the text: one frame per five letters."""
+
+    def generate(self, voice_state: object, text: str, stop: object):  # type: ignore[no-untyped-def, override]
+        self.texts.append(text)
+        import numpy as np
+
+        for _ in range(max(1, sum(c.isalpha() for c in text) // 5)):
+            yield np.full(self.frame_samples, 0.5, dtype=np.float32)
+
+
+async def test_merged_segments_give_the_same_audio_length_with_fewer_restarts(
+    fake_settings: Settings,
+) -> None:
+    from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+    from tests.conftest import audio_bytes, client, fake_models, read_until, running
+
+    text = " ".join(
+        f"Sentence {word} tells you about the {word} room and its lights." for word in
+        ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
+    )  # fmt: skip
+    model = WordsModel()
+    async with running(fake_settings, fake_models(fake_settings, model)) as app:
+        model.texts.clear()
+        async with client(app) as conn:  # plain: merged after the first segment
+            await conn.write_event(Synthesize(text).event())
+            merged = audio_bytes(await read_until(conn, "audio-stop"))
+        merged_calls = len(model.texts)
+        model.texts.clear()
+        async with client(app) as conn:  # streamed: one segment per sentence
+            await conn.write_event(SynthesizeStart().event())
+            await conn.write_event(SynthesizeChunk(text).event())
+            await conn.write_event(SynthesizeStop().event())
+            unmerged = audio_bytes(await read_until(conn, "synthesize-stopped"))
+        unmerged_calls = len(model.texts)
+    assert merged_calls < unmerged_calls
+    assert abs(merged - unmerged) / unmerged < 0.05  # rounding per call only
+    assert all(len(t) <= 200 for t in model.texts)

@@ -32,6 +32,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from wyoming_tts import memory
 from wyoming_tts.random_model import random_weights_config, write_voice
 from wyoming_tts.settings import add_quantize, quantize_setting
 from wyoming_tts.text import split_text
@@ -96,9 +97,10 @@ def main(argv: list[str]) -> int:
             voice = "bench"
         voices.mkdir(exist_ok=True)
         port = _free_port()
+        launched = time.monotonic()
         server = _start_server(args, model, voice, voices, folder / "data", port)
         try:
-            results = asyncio.run(_measure(args, model, voice, voices, port, server))
+            results = asyncio.run(_measure(args, model, voice, voices, port, server, launched))
         finally:
             server.terminate()
             server.wait(10)
@@ -147,9 +149,17 @@ async def _measure(
     voices: Path,
     port: int,
     server: subprocess.Popen[bytes],
+    launched: float,
 ) -> Results:
     await wait_for_port(port, server)
     results = Results()
+    ready = time.monotonic() - launched
+    results.add("Ready (port open) after start", f"{ready:.1f} s", "≤ 10 s", ready <= 10)
+    results.add(
+        "Server memory when ready / peak while loading",
+        f"{rss_mb(server.pid):.0f} / {peak_mb(server.pid):.0f} MB",
+        "",
+    )
     if args.hostile:
         from wyoming_tts.bench_hostile import measure
 
@@ -228,6 +238,12 @@ async def _measure(
         if index in (20, max(args.requests, 21)):
             rss[index] = rss_mb(server.pid)
     last = max(rss)
+    results.add(
+        f"Server memory after {last} requests",
+        f"{rss[last]:.0f} MB",
+        "≤ 600 MB (flagship)",
+        rss[last] <= 600,
+    )
     p5 = rss[last] / rss[20]
     results.add(
         f"P5 server memory after 20 / {last} requests",
@@ -408,10 +424,12 @@ def _free_port() -> int:
 
 def rss_mb(pid: int) -> float:
     """The resident memory of process PID, in MB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return memory.rss_mb(pid) or float("nan")
+
+
+def peak_mb(pid: int) -> float:
+    """The highest resident memory of process PID so far, in MB (Linux)."""
+    return memory.peak_mb(pid) or float("nan")
 
 
 def _cpu() -> str:

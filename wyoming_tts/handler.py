@@ -187,12 +187,13 @@ class TtsHandler(AsyncEventHandler):
         info = await self.build_info()
         await self.write_event(info.event())
 
-    def _text_path(self, voice: VoiceRequest) -> TextPipeline:
+    def _text_path(self, voice: VoiceRequest, *, merge: bool = False) -> TextPipeline:
         return TextPipeline(
             self.models.language_of(voice.name, voice.language),
             max_chars=self.settings.max_text_chars,
             normalize=self.settings.normalize,
             sentence_silence=self.settings.sentence_silence,
+            merge=merge,
         )
 
     async def _speak_text(self, text: str, voice: VoiceRequest) -> None:
@@ -275,7 +276,8 @@ class TtsHandler(AsyncEventHandler):
                 await self._fail("voice", str(err))
                 return
             if text is not None:
-                text_path = self._text_path(VoiceRequest(resolved.name, resolved.language))
+                voice_request = VoiceRequest(resolved.name, resolved.language)
+                text_path = self._text_path(voice_request, merge=True)
                 preparing = asyncio.ensure_future(
                     asyncio.to_thread(self._prepare, synthesis, text_path, text)
                 )

@@ -16,7 +16,12 @@ from pathlib import Path
 _LOGGER = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 ARENAS = 2
+# Allocations from this size up get pages of their own, returned the moment they are freed.
+# Fixing it also stops glibc from raising it after each large free (up to 32 MB), which would
+# put the generation's large tensors on the heap, where they fragment and stay.
+MMAP_THRESHOLD = 256 * 1024
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -28,10 +33,14 @@ def _libc() -> ctypes.CDLL | None:
 
 
 def limit_arenas(arenas: int = ARENAS) -> bool:
-    """Cap glibc's malloc arenas (call before threads start); True when it took effect."""
+    """Cap glibc's malloc arenas and fix its mmap threshold (call before threads start).
+
+    True when it took effect."""
     libc = _libc()
     mallopt = getattr(libc, "mallopt", None)
-    return bool(mallopt is not None and mallopt(_M_ARENA_MAX, arenas))
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas)) and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 def trim() -> None:

@@ -35,8 +35,14 @@ class TextPipeline:
         max_chars: int,
         normalize: bool = True,
         sentence_silence: float = 0.0,
+        merge: bool = False,
     ) -> None:
         self.language = language
+        # A plain request's text is all there: after its first (short) segment, sentences are
+        # merged up to the model's chunk, so the model restarts as rarely as when it is called
+        # directly. A streamed request keeps cutting at clause ends, for the first audio.
+        self.merge = merge and sentence_silence <= 0
+        self._merged = ""
         self.max_chars = max_chars
         self.normalize = normalize
         self.sentence_silence = sentence_silence
@@ -56,21 +62,37 @@ class TextPipeline:
 
     def finish(self) -> list[Segment]:
         """End the text; return the rest."""
-        return self._parts(self._splitter.finish())
+        out = self._parts(self._splitter.finish())
+        self._flush(out)
+        return out
 
     def _parts(self, segments: list[str]) -> list[Segment]:
         out: list[Segment] = []
         for segment in segments:
             for part in speech_parts(segment, self.language, normalize_text=self.normalize):
                 if isinstance(part, Silence):
+                    self._flush(out)
                     out.append(part)
                     continue
                 if self._spoken and self.sentence_silence > 0:
                     out.append(Silence(self.sentence_silence))
-                pieces = bounded_pieces(part)
-                out.extend(pieces)
-                self._spoken = self._spoken or bool(pieces)
+                for piece in bounded_pieces(part):
+                    if self.merge and self._spoken:
+                        self._add_merged(piece, out)
+                    else:
+                        out.append(piece)
+                    self._spoken = True
         return out
+
+    def _add_merged(self, piece: str, out: list[Segment]) -> None:
+        if self._merged and len(self._merged) + 1 + len(piece) > MAX_SEGMENT_CHARS:
+            self._flush(out)
+        self._merged = f"{self._merged} {piece}" if self._merged else piece
+
+    def _flush(self, out: list[Segment]) -> None:
+        if self._merged:
+            out.append(self._merged)
+            self._merged = ""
 
 
 def prepare_text(
@@ -80,10 +102,15 @@ def prepare_text(
     max_chars: int,
     normalize: bool = True,
     sentence_silence: float = 0.0,
+    merge: bool = False,
 ) -> list[Segment]:
     """Everything the model speaks for a whole TEXT (runs in time linear in its length)."""
     pipeline = TextPipeline(
-        language, max_chars=max_chars, normalize=normalize, sentence_silence=sentence_silence
+        language,
+        max_chars=max_chars,
+        normalize=normalize,
+        sentence_silence=sentence_silence,
+        merge=merge,
     )
     return [*pipeline.feed(text), *pipeline.finish()]
 

@@ -338,6 +338,7 @@ async def _speak(
         max_chars=settings.max_text_chars,
         normalize=settings.normalize,
         sentence_silence=settings.sentence_silence,
+        merge=True,
     )
 
     def prepare() -> None:
