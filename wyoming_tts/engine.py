@@ -28,6 +28,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # Audio a client may leave unread before its request is paused (the worker serves the others).
 MAX_BUFFERED_SECONDS = 20.0
+# When the model is ahead of the client, frames already made go out together, up to this many
+# bytes an event (0.16 s at 24 kHz): fewer events to frame and parse, the same audio.
+MAX_COALESCED_BYTES = 7680
 
 
 class EngineBusy(Exception):
@@ -97,6 +100,7 @@ class Synthesis:
         self.stop = threading.Event()
         self.max_buffered_samples = 0  # set by the worker; 0 = no bound
         self.volume = 1.0  # this request's gain, on top of the worker's
+        self.coalesce_bytes = 0  # set by the worker; 0 = one frame an event
         self._loop = loop
         self._lock = threading.Lock()
         self._segments: deque[Segment] = deque()
@@ -134,21 +138,36 @@ class Synthesis:
             self._wake()
 
     async def audio(self) -> AsyncIterator[bytes]:
-        """Yield 16-bit PCM chunks until the request is done; raise SynthesisError on failure."""
+        """Yield 16-bit PCM until the request is done; raise SynthesisError on failure.
+
+        The first chunk goes alone (first audio as soon as it exists); later, frames that are
+        already waiting are joined, up to MAX_COALESCED_BYTES.
+        """
+        held: object = None
+        first = True
         while True:
-            item = await self._audio.get()
+            item = held if held is not None else await self._audio.get()
+            held = None
             if item is _END:
                 return
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, bytes)
+            chunk = item
+            while not first and len(chunk) < self.coalesce_bytes and not self._audio.empty():
+                following = self._audio.get_nowait()
+                if not isinstance(following, bytes):
+                    held = following
+                    break
+                chunk += following
+            first = False
             with self._lock:
                 was_full = self._full()
-                self._buffered -= len(item) // 2
+                self._buffered -= len(chunk) // 2
                 wake = was_full and not self._full()
             if wake:
                 self._wake()
-            yield item
+            yield chunk
 
     # -- worker side (called with the worker's lock held, except emit) ----------------------
     def _full(self) -> bool:
@@ -198,6 +217,8 @@ class Worker:
         self.model = model
         self.max_queue = max_queue
         self.samples_per_chunk = samples_per_chunk or model.frame_samples
+        # A chunk size the user chose is kept; otherwise waiting frames may go out together.
+        self.coalesce_bytes = 0 if samples_per_chunk else MAX_COALESCED_BYTES
         self.volume = volume
         self.on_finish = on_finish
         buffered = MAX_BUFFERED_SECONDS if max_buffered_seconds is None else max_buffered_seconds
@@ -223,6 +244,7 @@ class Worker:
         """Admit SYNTHESIS; raise EngineBusy at once when too many are active."""
         synthesis.load_voice = load_voice
         synthesis.max_buffered_samples = self.max_buffered_samples
+        synthesis.coalesce_bytes = self.coalesce_bytes
         with self._cond:
             if self._closed:
                 raise WorkerClosed(self.name)
@@ -312,23 +334,25 @@ class Worker:
         return False
 
     def _finish(self, synthesis: Synthesis) -> None:
-        with self._cond:
-            if synthesis in self._active:
-                self._active.remove(synthesis)
         stats = synthesis.stats
         if not synthesis.spoken and stats.samples == 0 and not synthesis.stop.is_set():
             # Empty text still gets a valid response: one short frame of silence.
             self._send(synthesis, np.zeros(self.model.frame_samples, dtype=np.float32))
         stats.finished = time.monotonic()
         synthesis.voice_state = None
-        synthesis.emit(_END)
         _log_request(synthesis, self.model.sample_rate)
-        with self._cond:
+        if self.on_finish is not None:  # before the client hears the end, so it can ask
+            self.on_finish(synthesis)
+        with self._cond:  # free before the client hears the end: its next request may come
+            if synthesis in self._active:
+                self._active.remove(synthesis)
+            self._current = None
             idle = not self._active
+        synthesis.emit(_END)
+        with self._cond:
+            idle = idle and not self._active
         if idle:  # give back what the generation's threads freed (glibc keeps it otherwise)
             memory.trim()
-        if self.on_finish is not None:
-            self.on_finish(synthesis)
 
     def _send(self, synthesis: Synthesis, frame: object) -> None:
         samples = np.asarray(frame, dtype=np.float32).reshape(-1)
