@@ -189,3 +189,35 @@ async def test_sentence_silence_between_sentences(fake_settings, tmp_path) -> No
         )
     assert len(model.texts) == 4  # warm-up and three sentences
     assert zeros == 2 * int(0.25 * model.sample_rate)  # between sentences, not before or after
+
+
+async def test_waiting_frames_go_out_together_but_the_first_goes_alone() -> None:
+    from wyoming_tts.engine import MAX_COALESCED_BYTES, Synthesis
+
+    synthesis = Synthesis("t", asyncio.get_running_loop())
+    synthesis.coalesce_bytes = MAX_COALESCED_BYTES
+    frame = b"\x01\x00" * 1920
+    for _ in range(5):
+        synthesis.emit(frame)
+    synthesis.emit(_end())
+    await asyncio.sleep(0)  # the emits land on the loop
+    chunks = [chunk async for chunk in synthesis.audio()]
+    assert [len(c) for c in chunks] == [3840, 7680, 7680]  # one frame, then two and two
+    assert b"".join(chunks) == frame * 5  # the same audio
+
+
+async def test_a_chosen_chunk_size_is_kept() -> None:
+    from wyoming_tts.engine import Synthesis
+
+    synthesis = Synthesis("t", asyncio.get_running_loop())  # coalesce_bytes 0: as set
+    for _ in range(3):
+        synthesis.emit(b"\x01\x00" * 960)
+    synthesis.emit(_end())
+    await asyncio.sleep(0)
+    assert [len(c) async for c in synthesis.audio()] == [1920, 1920, 1920]
+
+
+def _end() -> object:
+    from wyoming_tts import engine
+
+    return engine._END

@@ -199,3 +199,20 @@ async def test_merged_segments_give_the_same_audio_length_with_fewer_restarts(
     assert merged_calls < unmerged_calls
     assert abs(merged - unmerged) / unmerged < 0.05  # rounding per call only
     assert all(len(t) <= 200 for t in model.texts)
+
+
+def test_an_arm_cpu_without_atomics_keeps_torch_on_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wyoming_tts import cpu
+
+    monkeypatch.setattr(cpu, "is_arm64", lambda: True)
+    monkeypatch.setattr(cpu, "hwcap", lambda: 0x8FB)  # Cortex-A72: no bit 8 (LSE atomics)
+    threads, why = cpu.safe_threads(2)
+    assert threads == 1 and why is not None and "LSE atomics" in why
+    assert cpu.safe_threads(1) == (1, None)
+    monkeypatch.setattr(cpu, "hwcap", lambda: 0x8FB | 0x100)  # an ARMv8.1+ CPU
+    assert cpu.safe_threads(2) == (2, None)
+    monkeypatch.setattr(cpu, "is_arm64", lambda: False)
+    monkeypatch.setattr(cpu, "hwcap", lambda: None)
+    assert cpu.safe_threads(4) == (4, None)

@@ -31,7 +31,7 @@ from tests.conftest import (
 from wyoming_tts.__main__ import App
 from wyoming_tts.preferences import Preferences
 from wyoming_tts.random_model import write_voice
-from wyoming_tts.settings import Settings, SettingsError, parse_settings
+from wyoming_tts.settings import ModelSpec, Settings, SettingsError, parse_settings
 
 
 def _request(
@@ -104,18 +104,12 @@ def web_settings(tiny: dict[str, Path], tmp_path: Path) -> Settings:
     write_voice(voices / "hummer.wav")
     return Settings(
         uri=f"tcp://127.0.0.1:{free_port()}",
-        models=(replace_spec(tiny),),
+        models=(ModelSpec(str(tiny["config"]), "en"),),
         voice="hummer",
         voices_dirs=(voices,),
         data_dir=tmp_path / "data",
         web_uri=f"tcp://127.0.0.1:{free_port()}",
     )
-
-
-def replace_spec(tiny: dict[str, Path]):  # type: ignore[no-untyped-def]
-    from wyoming_tts.settings import ModelSpec
-
-    return ModelSpec(str(tiny["config"]), "en")
 
 
 @pytest.fixture

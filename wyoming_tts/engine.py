@@ -347,10 +347,9 @@ class Worker:
             if synthesis in self._active:
                 self._active.remove(synthesis)
             self._current = None
-            idle = not self._active
         synthesis.emit(_END)
         with self._cond:
-            idle = idle and not self._active
+            idle = not self._active
         if idle:  # give back what the generation's threads freed (glibc keeps it otherwise)
             memory.trim()
 

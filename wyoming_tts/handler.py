@@ -34,7 +34,7 @@ from wyoming_tts.engine import EngineBusy, Synthesis, SynthesisError
 from wyoming_tts.framing import BadEvent, read_event
 from wyoming_tts.models import AudioFormat, Models, VoiceError
 from wyoming_tts.settings import Settings
-from wyoming_tts.text import TextPipeline, TextTooLong
+from wyoming_tts.text import TextPipeline, TextTooLong, feed_whole_text
 
 _LOGGER = logging.getLogger(__name__)
 _REQUEST_IDS = count(1)
@@ -43,9 +43,6 @@ _REQUEST_IDS = count(1)
 MAX_PENDING_RESPONSES = 8
 # A streamed delta longer than this is cut and normalised in a thread, not on the event loop.
 INLINE_TEXT_CHARS = 256
-# A plain text is fed to the text path in slices this long, so its first segment is queued
-# before the rest is prepared.
-PREPARE_SLICE_CHARS = 1000
 
 InfoBuilder = Callable[[], Awaitable[Info]]
 
@@ -244,17 +241,6 @@ class TtsHandler(AsyncEventHandler):
             stream.synthesis.feed(segment)
         stream.synthesis.close()
 
-    def _prepare(self, synthesis: Synthesis, text_path: TextPipeline, text: str) -> None:
-        """Cut and normalise a whole text (in a thread), queueing each segment as it is ready."""
-        for start in range(0, len(text), PREPARE_SLICE_CHARS):
-            if synthesis.stop.is_set():
-                return
-            for segment in text_path.feed(text[start : start + PREPARE_SLICE_CHARS]):
-                synthesis.feed(segment)
-        for segment in text_path.finish():
-            synthesis.feed(segment)
-        synthesis.close()
-
     async def _respond(
         self, synthesis: Synthesis, voice: VoiceRequest, streaming: bool, text: str | None = None
     ) -> None:
@@ -262,11 +248,9 @@ class TtsHandler(AsyncEventHandler):
         preparing: asyncio.Future[None] | None = None
         try:
             try:
-                resolved = await self.models.resolve(voice.name, voice.language)
-                synthesis.label = f"{synthesis.label} voice={resolved.name}"
-                if self.models.preferences is not None:
-                    synthesis.volume = self.models.preferences.volume(resolved.name)
-                audio_format = await self.models.start(synthesis, resolved)
+                resolved, audio_format = await self.models.begin(
+                    synthesis, voice.name, voice.language
+                )
             except EngineBusy as err:
                 synthesis.cancel()
                 await self._fail("busy", f"The server is busy ({err}); try again in a moment.")
@@ -279,7 +263,7 @@ class TtsHandler(AsyncEventHandler):
                 voice_request = VoiceRequest(resolved.name, resolved.language)
                 text_path = self._text_path(voice_request, merge=True)
                 preparing = asyncio.ensure_future(
-                    asyncio.to_thread(self._prepare, synthesis, text_path, text)
+                    asyncio.to_thread(feed_whole_text, synthesis, text_path, text)
                 )
             await self._play(synthesis, audio_format, streaming)
         except asyncio.CancelledError:
@@ -312,7 +296,8 @@ class TtsHandler(AsyncEventHandler):
         if self._closing and event.type != "error":
             raise ConnectionError("the connection is closing")
         try:
-            await asyncio.wait_for(super().write_event(event), self.settings.idle_timeout)
+            async with asyncio.timeout(self.settings.idle_timeout):
+                await super().write_event(event)
         except TimeoutError:
             _LOGGER.warning(
                 "Dropping a client that read nothing for %.0f s", self.settings.idle_timeout

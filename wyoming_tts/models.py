@@ -163,6 +163,16 @@ class Models:
         return self.default_voice(self.language_of(None, language))
 
     # -- synthesis ------------------------------------------------------------------------
+    async def begin(
+        self, synthesis: Synthesis, name: str | None, language: str | None = None
+    ) -> tuple[Voice, AudioFormat]:
+        """Resolve the voice asked for, apply its volume, and queue SYNTHESIS on its model."""
+        voice = await self.resolve(name, language)
+        synthesis.label = f"{synthesis.label} voice={voice.name}"
+        if self.preferences is not None:
+            synthesis.volume = self.preferences.volume(voice.name)
+        return voice, await self.start(synthesis, voice)
+
     async def start(self, synthesis: Synthesis, voice: Voice) -> AudioFormat:
         """Queue SYNTHESIS on VOICE's model (loading it first if needed); return its format.
 

@@ -6,7 +6,7 @@ pauses and segments, for plain and streamed requests alike.
 
 from __future__ import annotations
 
-from wyoming_tts.text.pipeline import TextPipeline, TextTooLong, prepare_text
+from wyoming_tts.text.pipeline import TextPipeline, TextTooLong, feed_whole_text, prepare_text
 from wyoming_tts.text.speech import PAUSE_SECONDS, normalize, speech_parts
 from wyoming_tts.text.split import MAX_SEGMENT_CHARS, SegmentSplitter, split_text
 
@@ -16,6 +16,7 @@ __all__ = [
     "SegmentSplitter",
     "TextPipeline",
     "TextTooLong",
+    "feed_whole_text",
     "normalize",
     "prepare_text",
     "speech_parts",

@@ -10,7 +10,9 @@ Nothing here can take time out of proportion to the text's length.
 
 from __future__ import annotations
 
-from wyoming_tts.engine import Segment, Silence
+from collections.abc import Iterator
+
+from wyoming_tts.engine import Segment, Silence, Synthesis
 from wyoming_tts.text.speech import speech_parts
 from wyoming_tts.text.split import MAX_SEGMENT_CHARS, SegmentSplitter
 
@@ -19,6 +21,8 @@ from wyoming_tts.text.split import MAX_SEGMENT_CHARS, SegmentSplitter
 MAX_WORD_CHARS = 40
 # A run of symbols with no letter or digit longer than this is dropped ("((((", "-----").
 MAX_SYMBOL_RUN = 4
+# A whole text is fed in slices this long, so its first segment is ready before the rest is cut.
+WHOLE_TEXT_SLICE = 1000
 
 
 class TextTooLong(Exception):
@@ -59,6 +63,12 @@ class TextPipeline:
                 "--max-text-chars; send a shorter text."
             )
         return self._parts(self._splitter.feed(delta))
+
+    def segments(self, text: str) -> Iterator[Segment]:
+        """All of a whole TEXT, slice by slice: the first segments come before the rest is cut."""
+        for start in range(0, len(text), WHOLE_TEXT_SLICE):
+            yield from self.feed(text[start : start + WHOLE_TEXT_SLICE])
+        yield from self.finish()
 
     def finish(self) -> list[Segment]:
         """End the text; return the rest."""
@@ -112,7 +122,16 @@ def prepare_text(
         sentence_silence=sentence_silence,
         merge=merge,
     )
-    return [*pipeline.feed(text), *pipeline.finish()]
+    return list(pipeline.segments(text))
+
+
+def feed_whole_text(synthesis: Synthesis, text_path: TextPipeline, text: str) -> None:
+    """Cut and normalise a whole text (in a thread), queueing each segment as it is ready."""
+    for segment in text_path.segments(text):
+        if synthesis.stop.is_set():
+            return
+        synthesis.feed(segment)
+    synthesis.close()
 
 
 def bounded_pieces(text: str) -> list[str]:

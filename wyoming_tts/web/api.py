@@ -32,7 +32,7 @@ from wyoming_tts.engine import EngineBusy, Synthesis, SynthesisError
 from wyoming_tts.models import Models, VoiceError
 from wyoming_tts.preferences import MAX_VOLUME, MIN_VOLUME
 from wyoming_tts.settings import Settings
-from wyoming_tts.text import TextPipeline, TextTooLong, prepare_text
+from wyoming_tts.text import TextPipeline, feed_whole_text, prepare_text
 from wyoming_tts.voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,6 +57,12 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
     """The page and its API, for MODELS; uploads go to VOICES_DIR."""
     app = FastAPI(title="wyoming-tts voices", docs_url=None, redoc_url=None, openapi_url=None)
     static = files("wyoming_tts.web").joinpath("static")
+    # Read once: a fixed list, so no path from a request is ever opened, and no file I/O on
+    # the event loop per request.
+    assets = {
+        name: static.joinpath(name).read_text(encoding="utf-8")
+        for name in ("index.html", "app.js", "style.css")
+    }
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, err: ApiError) -> JSONResponse:
@@ -79,14 +85,14 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
-        return HTMLResponse(static.joinpath("index.html").read_text(encoding="utf-8"))
+        return HTMLResponse(assets["index.html"])
 
     @app.get("/static/{name}")
     async def asset(name: str) -> Response:
         types = {"app.js": "text/javascript", "style.css": "text/css"}
-        if name not in types:  # a fixed list: no path from the request is ever opened
+        if name not in types:
             raise ApiError(404, "No such file.")
-        return Response(static.joinpath(name).read_text(encoding="utf-8"), media_type=types[name])
+        return Response(assets[name], media_type=types[name])
 
     @app.get("/api/voices")
     async def list_voices() -> dict[str, Any]:
@@ -148,9 +154,11 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
                 raise ApiError(400, "'volume' must be a number.")
             if not MIN_VOLUME <= volume <= MAX_VOLUME:
                 raise ApiError(400, f"'volume' must be between {MIN_VOLUME} and {MAX_VOLUME}.")
-            models.preferences.set_volume(voice.name, float(volume))
+            await asyncio.to_thread(models.preferences.set_volume, voice.name, float(volume))
         if body.get("default") is True:
-            models.preferences.set_default_voice(voice.language, voice.name)
+            await asyncio.to_thread(
+                models.preferences.set_default_voice, voice.language, voice.name
+            )
         return _voice_json(models, voice)
 
     @app.get("/api/normalize")
@@ -175,8 +183,9 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
         name = body.get("voice")
         if not isinstance(text, str) or (name is not None and not isinstance(name, str)):
             raise ApiError(400, "Send {'text': '...', 'voice': 'name'}.")
-        if len(text) > MAX_SPEAK_CHARS:
-            raise ApiError(400, f"The test text is over {MAX_SPEAK_CHARS} characters.")
+        limit = min(MAX_SPEAK_CHARS, settings.max_text_chars)
+        if len(text) > limit:
+            raise ApiError(400, f"The test text is over {limit} characters.")
         return await _speak(models, settings, text, name or None)
 
     return app
@@ -324,11 +333,7 @@ async def _speak(
 ) -> StreamingResponse:
     synthesis = Synthesis("page", asyncio.get_running_loop())
     try:
-        voice = await models.resolve(name)
-        synthesis.label = f"page voice={voice.name}"
-        if models.preferences is not None:
-            synthesis.volume = models.preferences.volume(voice.name)
-        fmt = await models.start(synthesis, voice)
+        voice, fmt = await models.begin(synthesis, name)
     except EngineBusy as err:
         raise ApiError(429, f"The server is busy ({err}); try again in a moment.") from err
     except VoiceError as err:
@@ -341,15 +346,9 @@ async def _speak(
         merge=True,
     )
 
-    def prepare() -> None:
-        try:
-            for segment in [*text_path.feed(text), *text_path.finish()]:
-                synthesis.feed(segment)
-        except TextTooLong:
-            synthesis.cancel()
-        synthesis.close()
-
-    preparing = asyncio.ensure_future(asyncio.to_thread(prepare))
+    preparing = asyncio.ensure_future(
+        asyncio.to_thread(feed_whole_text, synthesis, text_path, text)
+    )
 
     async def body() -> AsyncIterator[bytes]:
         try:
