@@ -17,8 +17,8 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
 from wyoming_tts.__main__ import App
-from wyoming_tts.models import Models
-from wyoming_tts.random_model import tiny_config, write_voice
+from wyoming_tts.engine.models import Models
+from wyoming_tts.pocket.random_model import tiny_config, write_voice
 from wyoming_tts.settings import ModelSpec, Settings
 from wyoming_tts.voices import LanguageModel, VoiceStates
 

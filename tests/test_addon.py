@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import FakeModel, fake_models, free_port, running, with_settings
-from wyoming_tts.app import CHECKS, AppOptionsError, server_arguments
+from wyoming_tts.commands.app import CHECKS, AppOptionsError, server_arguments
 from wyoming_tts.settings import Settings, build_parser, parse_settings
 
 ROOT = Path(__file__).parent.parent
@@ -104,7 +104,7 @@ def test_docs_are_worded_like_the_translations() -> None:
 
 
 def test_model_choices_are_real_pocket_tts_models() -> None:
-    from wyoming_tts.pocket import builtin_model_names
+    from wyoming_tts.pocket.model import builtin_model_names
 
     choices = re.fullmatch(r"list\((.*)\)", _config()["schema"]["model"].strip())
     assert choices is not None

@@ -30,7 +30,7 @@ def test_random_weights_config_is_the_full_size_architecture(tmp_path: Path) -> 
     import yaml
     from pocket_tts.utils.config import CONFIGS_DIR
 
-    from wyoming_tts.random_model import random_weights_config
+    from wyoming_tts.pocket.random_model import random_weights_config
 
     path = random_weights_config("english_2m_2026-10", tmp_path)
     made = yaml.safe_load(path.read_text())

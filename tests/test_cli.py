@@ -16,8 +16,8 @@ from wyoming.tts import Synthesize
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from tests.conftest import audio_bytes, free_port, read_until
-from wyoming_tts.bench import wait_for_port
-from wyoming_tts.discovery import SERVICE_TYPE, DiscoveryError, announce_address
+from wyoming_tts.commands.bench import wait_for_port
+from wyoming_tts.server.discovery import SERVICE_TYPE, DiscoveryError, announce_address
 
 COMMAND = [sys.executable, "-m", "wyoming_tts"]
 

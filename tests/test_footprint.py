@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import FakeModel
 from wyoming_tts import autopick, memory
 from wyoming_tts.autopick import CANDIDATES, choose, resolve
-from wyoming_tts.models import Models, NotEnoughMemory
+from wyoming_tts.engine.models import Models, NotEnoughMemory
 from wyoming_tts.settings import ModelSpec, Settings, parse_settings
 from wyoming_tts.voices import LanguageModel, VoiceStates
 
@@ -77,7 +77,7 @@ def test_a_candidate_that_fails_to_time_is_skipped(tmp_path: Path) -> None:
 
 
 def test_every_language_has_candidates_that_pocket_tts_knows() -> None:
-    from wyoming_tts.pocket import builtin_model_names
+    from wyoming_tts.pocket.model import builtin_model_names
 
     known = set(builtin_model_names())
     for language, names in CANDIDATES.items():

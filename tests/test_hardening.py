@@ -26,9 +26,9 @@ from tests.conftest import (
     running,
     with_settings,
 )
-from wyoming_tts import engine
 from wyoming_tts.__main__ import App
-from wyoming_tts.models import Models
+from wyoming_tts.engine import scheduler as engine
+from wyoming_tts.engine.models import Models
 from wyoming_tts.settings import ModelSpec, Settings, SettingsError, parse_settings
 from wyoming_tts.voices import LanguageModel, VoiceStates
 

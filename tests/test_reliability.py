@@ -33,7 +33,7 @@ from tests.conftest import (
     with_settings,
 )
 from wyoming_tts.__main__ import App
-from wyoming_tts.bench import rss_mb, wait_for_port
+from wyoming_tts.commands.bench import rss_mb, wait_for_port
 from wyoming_tts.settings import Settings
 
 
@@ -301,7 +301,7 @@ async def test_fuzz_10000_events(
 async def test_a_full_disk_while_caching_still_serves_the_voice(
     tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from wyoming_tts import pocket
+    from wyoming_tts.pocket import model as pocket
 
     def full(state: object, path: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

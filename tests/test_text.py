@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wyoming_tts.cli_normalize import spoken_segments
-from wyoming_tts.engine import Silence
+from wyoming_tts.commands.normalize import spoken_segments
+from wyoming_tts.engine.scheduler import Silence
 from wyoming_tts.text import speech_parts
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -26,7 +26,7 @@ from tests.conftest import (
     with_settings,
 )
 from wyoming_tts.__main__ import App
-from wyoming_tts.random_model import tiny_config, write_voice
+from wyoming_tts.pocket.random_model import tiny_config, write_voice
 from wyoming_tts.settings import ModelSpec, Settings
 
 

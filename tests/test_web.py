@@ -29,8 +29,8 @@ from tests.conftest import (
     running,
 )
 from wyoming_tts.__main__ import App
+from wyoming_tts.pocket.random_model import write_voice
 from wyoming_tts.preferences import Preferences
-from wyoming_tts.random_model import write_voice
 from wyoming_tts.settings import ModelSpec, Settings, SettingsError, parse_settings
 
 

@@ -65,8 +65,8 @@ def setup_logging(debug: bool, log_format: str) -> None:
 
 def build_models(settings: Settings) -> tuple[Any, Any]:
     """Import pocket-tts (slow) and build the model registry; nothing is loaded yet."""
-    from wyoming_tts import pocket
-    from wyoming_tts.models import Models
+    from wyoming_tts.engine.models import Models
+    from wyoming_tts.pocket import model as pocket
     from wyoming_tts.preferences import Preferences
     from wyoming_tts.voices import LanguageModel, VoiceStates
 
@@ -96,7 +96,8 @@ def build_models(settings: Settings) -> tuple[Any, Any]:
 
 def _load_model(settings: Settings, spec: ModelSpec) -> Any:
     """Load SPEC (choosing the model first for `auto`), then give back what loading freed."""
-    from wyoming_tts import autopick, memory, pocket
+    from wyoming_tts import autopick, memory
+    from wyoming_tts.pocket import model as pocket
 
     quantize, threads = settings.quantize, settings.threads
     spec = autopick.resolve(spec, quantize=quantize, threads=threads, data_dir=settings.data_dir)
@@ -161,7 +162,7 @@ class App:
 
     async def start(self) -> None:
         """Load the default model and voice, warm up, then open the port."""
-        from wyoming_tts.handler import TtsHandler
+        from wyoming_tts.server.handler import TtsHandler
 
         _LOGGER.info("wyoming-tts %s starting", __version__)
         load_error: type[Exception] = Exception
@@ -208,7 +209,7 @@ class App:
         )
 
     async def info(self) -> Info:
-        from wyoming_tts.info import build_info
+        from wyoming_tts.server.info import build_info
 
         assert self.models is not None
         voices = await self.models.refresh_voices()
@@ -248,7 +249,12 @@ async def _load(models: Any, settings: Settings, load_error: type[Exception]) ->
 async def _start_discovery(settings: Settings) -> Any:
     if settings.zeroconf is None:
         return None
-    from wyoming_tts.discovery import Discovery, DiscoveryError, announce_address, default_name
+    from wyoming_tts.server.discovery import (
+        Discovery,
+        DiscoveryError,
+        announce_address,
+        default_name,
+    )
 
     parsed = urlparse(settings.uri)
     if parsed.scheme != "tcp" or parsed.port is None:
@@ -267,13 +273,13 @@ def _command(module: str, function: str = "main") -> Callable[[list[str]], int]:
     def call(args: list[str]) -> int:
         import importlib
 
-        return int(getattr(importlib.import_module(f"wyoming_tts.{module}"), function)(args))
+        return int(getattr(importlib.import_module(f"wyoming_tts.commands.{module}"), function)(args))
 
     return call
 
 
 _COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "normalize": _command("cli_normalize"),
+    "normalize": _command("normalize"),
     "health": _command("health"),
     "download": _command("tools", "download"),
     "export-voice": _command("tools", "export_voice"),

@@ -141,8 +141,9 @@ def random_weights_probe(quantize: bool, threads: int) -> Probe:
         import gc
         import threading
 
-        from wyoming_tts import memory, pocket
-        from wyoming_tts.random_model import random_weights_config, write_voice
+        from wyoming_tts import memory
+        from wyoming_tts.pocket import model as pocket
+        from wyoming_tts.pocket.random_model import random_weights_config, write_voice
 
         with tempfile.TemporaryDirectory(prefix="wyoming-tts-auto-") as folder:
             config = random_weights_config(name, Path(folder))

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import free_port
-from wyoming_tts.random_model import write_voice
+from wyoming_tts.pocket.random_model import write_voice
 
 ROOT = Path(__file__).parent.parent.parent
 SCREENSHOT = ROOT / "docs" / "voice-page.png"

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import uvicorn
 
-from wyoming_tts.models import Models
+from wyoming_tts.engine.models import Models
 from wyoming_tts.settings import Settings
 from wyoming_tts.web.api import create_app
 

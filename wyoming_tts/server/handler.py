@@ -30,9 +30,9 @@ from wyoming.tts import (
     SynthesizeStopped,
 )
 
-from wyoming_tts.engine import EngineBusy, Synthesis, SynthesisError
-from wyoming_tts.framing import BadEvent, read_event
-from wyoming_tts.models import AudioFormat, Models, VoiceError
+from wyoming_tts.engine.models import AudioFormat, Models, VoiceError
+from wyoming_tts.engine.scheduler import EngineBusy, Synthesis, SynthesisError
+from wyoming_tts.server.framing import BadEvent, read_event
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextPipeline, TextTooLong, feed_whole_text
 

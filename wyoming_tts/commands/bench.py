@@ -33,7 +33,7 @@ from wyoming.tts import (
 )
 
 from wyoming_tts import memory
-from wyoming_tts.random_model import random_weights_config, write_voice
+from wyoming_tts.pocket.random_model import random_weights_config, write_voice
 from wyoming_tts.settings import add_quantize, quantize_setting
 from wyoming_tts.text import split_text
 
@@ -135,7 +135,7 @@ def _start_server(
         "8",
     ]
     if args.hostile:
-        from wyoming_tts.bench_hostile import MAX_TEXT_CHARS
+        from wyoming_tts.commands.bench_hostile import MAX_TEXT_CHARS
 
         command += ["--max-text-chars", str(MAX_TEXT_CHARS)]
     command.append("--quantize" if args.quantize else "--no-quantize")
@@ -161,7 +161,7 @@ async def _measure(
         "",
     )
     if args.hostile:
-        from wyoming_tts.bench_hostile import measure
+        from wyoming_tts.commands.bench_hostile import measure
 
         for name, value in await measure(port):
             results.add(name, value, "p99 ≤ 50 ms" if "p99" in name else "")
@@ -364,7 +364,7 @@ class _InProcess:
     """The same segments through pocket-tts directly: what the server adds is the difference."""
 
     def __init__(self, args: argparse.Namespace, model: str, voice: str, voices: Path) -> None:
-        from wyoming_tts import pocket
+        from wyoming_tts.pocket import model as pocket
         from wyoming_tts.settings import ModelSpec
 
         self.model = pocket.load_model(

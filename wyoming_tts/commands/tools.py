@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from wyoming_tts.settings import ModelSpec, Settings, SettingsError, add_quantize, quantize_setting
 
 if TYPE_CHECKING:
-    from wyoming_tts.pocket import PocketModel
+    from wyoming_tts.pocket.model import PocketModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def _load(args: argparse.Namespace) -> PocketModel:
     os.environ.setdefault("HF_HOME", str(args.data_dir / "huggingface"))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from wyoming_tts.autopick import resolve
-    from wyoming_tts.pocket import load_model
+    from wyoming_tts.pocket.model import load_model
 
     quantize = quantize_setting(args.quantize)
     spec = resolve(
@@ -51,7 +51,7 @@ class _Refused(Exception):
 
 def _guarded(what: str, action: Callable[[], str]) -> int:
     """Run ACTION and print its message; any failure is one line on stderr and exit code 1."""
-    from wyoming_tts.pocket import ModelLoadError
+    from wyoming_tts.pocket.model import ModelLoadError
 
     try:
         message = action()
@@ -115,6 +115,6 @@ def export_voice(argv: list[str]) -> int:
 
 
 def _default_voices(model: PocketModel) -> list[str]:
-    from wyoming_tts.pocket import default_voice_name
+    from wyoming_tts.pocket.model import default_voice_name
 
     return [] if model.spec.is_config else [default_voice_name(model.spec)]

@@ -1,0 +1,1 @@
+"""The subcommands: bench, download, export-voice, normalize, health, app."""

@@ -1,0 +1,1 @@
+"""Requests, segments and scheduling: no Wyoming, no torch."""

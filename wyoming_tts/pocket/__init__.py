@@ -1,0 +1,1 @@
+"""The Pocket TTS side: load, generate, encode voices, random-weight test models."""
