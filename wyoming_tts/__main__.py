@@ -273,7 +273,9 @@ def _command(module: str, function: str = "main") -> Callable[[list[str]], int]:
     def call(args: list[str]) -> int:
         import importlib
 
-        return int(getattr(importlib.import_module(f"wyoming_tts.commands.{module}"), function)(args))
+        return int(
+            getattr(importlib.import_module(f"wyoming_tts.commands.{module}"), function)(args)
+        )
 
     return call
 

@@ -82,6 +82,7 @@ class Settings:
     threads: int = 1
     samples_per_chunk: int | None = None
     max_queue: int = 4
+    max_batch: int = 4
     max_text_chars: int = 10_000
     volume: float = 1.0
     sentence_silence: float = 0.0
@@ -194,6 +195,12 @@ def build_parser() -> OptionParser:
     add("--threads", type=int, default=Settings.threads, help="torch threads per model")
     add("--samples-per-chunk", type=int, help="samples per audio-chunk (default: one frame)")
     add("--max-queue", type=int, default=Settings.max_queue, help="requests waiting per model")
+    add(
+        "--max-batch",
+        type=int,
+        default=Settings.max_batch,
+        help="requests per model whose frames are made together (1: one at a time)",
+    )
     add("--max-text-chars", type=int, default=Settings.max_text_chars, help="longest text")
     add("--volume", type=float, default=Settings.volume, help="output gain, 0.1 to 4.0")
     add(
@@ -297,6 +304,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     _check_uri(args.uri)
     _check_range("--threads", args.threads, 1, 64)
     _check_range("--max-queue", args.max_queue, 0, 1000)
+    _check_range("--max-batch", args.max_batch, 1, 16)
     _check_range("--max-text-chars", args.max_text_chars, 1, 1_000_000)
     _check_range("--max-models", args.max_models, 1, 16)
     _check_range("--voice-cache-mb", args.voice_cache_mb, 16, 1_000_000)
@@ -330,6 +338,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         threads=args.threads,
         samples_per_chunk=args.samples_per_chunk,
         max_queue=args.max_queue,
+        max_batch=args.max_batch,
         max_text_chars=args.max_text_chars,
         volume=args.volume,
         sentence_silence=args.sentence_silence,

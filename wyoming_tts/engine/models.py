@@ -231,6 +231,7 @@ class Models:
                 language,
                 model,
                 max_queue=self.settings.max_queue,
+                max_batch=self.settings.max_batch,
                 samples_per_chunk=self.settings.samples_per_chunk,
                 volume=self.settings.volume,
                 on_finish=partial(self._record, language),

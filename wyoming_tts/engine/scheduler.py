@@ -12,6 +12,8 @@ Nothing here knows of Wyoming events or of torch: the model sits behind the `Mod
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -55,6 +57,30 @@ class Silence:
 Segment = str | Silence
 
 
+class Batch(Protocol):
+    """Rows of one model speaking together; used by the worker's thread only."""
+
+    def add(self, key: int, voice_state: object, text: str, stop: threading.Event) -> None:
+        """Start speaking TEXT as row KEY, until STOP is set; raise if this text or voice
+        cannot be spoken."""
+        ...
+
+    def remove(self, key: int) -> None:
+        """Drop row KEY now; nothing more comes for it."""
+        ...
+
+    def step(self) -> list[tuple[int, object]]:
+        """Advance every row one frame: (key, float32 frame), (key, None) when a row's text is
+        all spoken, (key, exception) when it failed. Returns soon when there is nothing to do."""
+        ...
+
+    def pending(self) -> bool:
+        """True while any row has audio still to come."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Model(Protocol):
     """What the worker needs of a loaded model."""
 
@@ -67,6 +93,62 @@ class Model(Protocol):
     def generate(self, voice_state: object, text: str, stop: threading.Event) -> Iterator[object]:
         """Yield float32 frames (anything numpy can read) for TEXT, stopping when STOP is set."""
         ...
+
+
+class BatchModel(Model, Protocol):
+    """A model whose rows can share each frame (pocket-tts's batch dimension)."""
+
+    def open_batch(self) -> Batch: ...
+
+
+class OneAtATime:
+    """The Batch of a model that speaks one text at a time (its `generate`), one row at most."""
+
+    capacity = 1
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self._key: int | None = None
+        self._frames: Iterator[object] | None = None
+        self._stop = threading.Event()
+
+    def add(self, key: int, voice_state: object, text: str, stop: threading.Event) -> None:
+        assert self._key is None, "one row at a time"
+        self._stop = stop
+        self._frames = iter(self.model.generate(voice_state, text, stop))
+        self._key = key
+
+    def remove(self, key: int) -> None:
+        if key == self._key:
+            self._drop()
+
+    def step(self) -> list[tuple[int, object]]:
+        if self._key is None or self._frames is None:
+            return []
+        key = self._key
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            self._drop()
+            return [(key, None)]
+        except Exception as err:
+            self._drop()
+            return [(key, err)]
+        return [(key, frame)]
+
+    def pending(self) -> bool:
+        return self._key is not None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._drop()
+
+    def _drop(self) -> None:
+        frames, self._frames, self._key = self._frames, None, None
+        close = getattr(frames, "close", None)
+        if close is not None:
+            with contextlib.suppress(ValueError):  # still running in the worker's thread
+                close()
 
 
 VoiceLoader = Callable[[], object]
@@ -110,6 +192,8 @@ class Synthesis:
         self._audio: asyncio.Queue[object] = asyncio.Queue()
         self.voice_state: object = _NOT_LOADED  # worker side
         self.spoken = False  # worker side
+        self.row: int | None = None  # worker side: the batch row speaking its segment
+        self.turn = 0.0  # worker side: when it last got a row (0: never)
 
     # -- client side ------------------------------------------------------------------------
     def feed(self, segment: Segment) -> None:
@@ -182,6 +266,10 @@ class Synthesis:
                 return not self._full()
             return self._closed
 
+    def has_segment(self) -> bool:
+        with self._lock:
+            return bool(self._segments)
+
     def take(self) -> Segment | None:
         """The next segment; None when the request is over (closed and spoken, or stopped)."""
         with self._lock:
@@ -200,7 +288,13 @@ class Synthesis:
 
 
 class Worker:
-    """Runs the requests of one model in a fair turn, in a thread of its own."""
+    """Runs the requests of one model in a thread of its own: a row each, in a fair turn.
+
+    Each active request with a segment ready gets a row of the model's batch, up to
+    `max_batch`; the rows share every frame. A request whose segment is spoken gives its row
+    back and queues for the next, behind the others that wait (round-robin), so a short
+    request is never stuck behind a long one. Cancelled rows leave between two frames.
+    """
 
     def __init__(
         self,
@@ -208,6 +302,7 @@ class Worker:
         model: Model,
         *,
         max_queue: int,
+        max_batch: int = 1,
         samples_per_chunk: int | None = None,
         volume: float = 1.0,
         max_buffered_seconds: float | None = None,
@@ -223,12 +318,19 @@ class Worker:
         self.on_finish = on_finish
         buffered = MAX_BUFFERED_SECONDS if max_buffered_seconds is None else max_buffered_seconds
         self.max_buffered_samples = round(buffered * model.sample_rate)
+        self._batch = self._open_batch()
+        self.max_batch = max(1, min(max_batch, getattr(self._batch, "capacity", max_batch)))
         self._active: deque[Synthesis] = deque()
+        self._rows: dict[int, Synthesis] = {}
+        self._keys = itertools.count()
         self._cond = threading.Condition()
-        self._current: Synthesis | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"tts-{name}", daemon=True)
         self._thread.start()
+
+    def _open_batch(self) -> Batch:
+        open_batch = getattr(self.model, "open_batch", None)
+        return open_batch() if open_batch is not None else OneAtATime(self.model)
 
     @property
     def queued(self) -> int:
@@ -238,7 +340,7 @@ class Worker:
 
     @property
     def busy(self) -> bool:
-        return self._current is not None
+        return bool(self._rows)
 
     def submit(self, synthesis: Synthesis, load_voice: VoiceLoader) -> None:
         """Admit SYNTHESIS; raise EngineBusy at once when too many are active."""
@@ -259,11 +361,12 @@ class Worker:
     def close_if_idle(self) -> bool:
         """Close the worker if no request is active; atomic with `submit`."""
         with self._cond:
-            if self._active or self._current is not None:
+            if self._active or self._rows:
                 return False
             self._closed = True
             self._cond.notify_all()
         self._thread.join(5.0)
+        self._batch.close()
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -273,69 +376,133 @@ class Worker:
             pending = list(self._active)
             self._active.clear()
             self._cond.notify_all()
-        for synthesis in pending:  # the one being spoken stops between two frames
+        for synthesis in pending:  # the rows being spoken stop between two frames
             synthesis.cancel()
             synthesis.emit(_END)
         self._thread.join(timeout)
+        self._batch.close()
 
     def _notify(self) -> None:
         with self._cond:
             self._cond.notify()
 
-    def _next(self) -> Synthesis | None:
-        """The next active request with work, in turn; it goes to the back of the line."""
-        for _ in range(len(self._active)):
-            synthesis = self._active.popleft()
-            self._active.append(synthesis)
-            if synthesis.ready():
-                return synthesis
-        return None
-
+    # -- the worker thread ------------------------------------------------------------------
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and (synthesis := self._next()) is None:
-                    self._cond.wait()
+                while not self._closed and not self._rows and not self._anything_ready():
+                    if not self._batch.pending():
+                        self._cond.wait()
+                    else:
+                        break
                 if self._closed:
                     return
-                assert synthesis is not None
-                self._current = synthesis
-            try:
-                done = self._step(synthesis)
-            except Exception as err:  # the model failed: tell this client, keep serving
-                _LOGGER.exception("Synthesis failed (%s)", synthesis.label)
-                synthesis.emit(SynthesisError(f"Speech synthesis failed: {err}"))
-                done = True
-            if done:
-                self._finish(synthesis)
-            with self._cond:
-                self._current = None
+                turn = self._turn()
+            for synthesis in turn:
+                self._serve(synthesis)
+            for key, synthesis in list(self._rows.items()):
+                if synthesis.stop.is_set():  # its client left: free the row between two frames
+                    self._batch.remove(key)
+                    del self._rows[key]
+                    self._finish(synthesis)
+            if self._rows or self._batch.pending():
+                self._step()
 
-    def _step(self, synthesis: Synthesis) -> bool:
-        """Speak the next segment of SYNTHESIS; True when the request is over."""
+    def _anything_ready(self) -> bool:
+        return any(s.ready() for s in self._active if s.row is None)
+
+    def _turn(self) -> list[Synthesis]:
+        """The requests without a row that have something to do now (lock held).
+
+        A request that only needs to finish always goes through; rows go to those that have
+        waited longest since their last row (a new request first), while rows are free.
+        """
+        chosen: list[Synthesis] = []
+        free = self.max_batch - len(self._rows)
+        waiting = [s for s in self._active if s.row is None and s.ready()]
+        for synthesis in sorted(waiting, key=lambda s: s.turn):
+            if synthesis.has_segment() and not synthesis.stop.is_set():
+                if free <= 0:
+                    continue
+                free -= 1
+            chosen.append(synthesis)
+        return chosen
+
+    def _serve(self, synthesis: Synthesis) -> None:
+        """Give SYNTHESIS its next segment: a row of the batch, a pause, or its end."""
         stats = synthesis.stats
         if stats.started is None:
             stats.started = time.monotonic()
-        segment = synthesis.take()
-        if segment is None:
-            return True
-        if synthesis.voice_state is _NOT_LOADED:
-            synthesis.voice_state = synthesis.load_voice()
-        began = time.monotonic()
-        if isinstance(segment, Silence):
-            self._send(synthesis, np.zeros(round(segment.seconds * self.model.sample_rate)))
-        else:
-            for frame in self.model.generate(synthesis.voice_state, segment, synthesis.stop):
-                if synthesis.stop.is_set():
-                    break
-                self._send(synthesis, frame)
-            synthesis.spoken = True
-        stats.busy_seconds += time.monotonic() - began
-        return False
+        while True:
+            segment = synthesis.take()
+            if segment is None:
+                self._finish(synthesis)
+                return
+            try:
+                if synthesis.voice_state is _NOT_LOADED:
+                    synthesis.voice_state = synthesis.load_voice()
+                if isinstance(segment, Silence):
+                    self._send(synthesis, np.zeros(round(segment.seconds * self.model.sample_rate)))
+                    if synthesis.has_segment():
+                        continue
+                    return
+                key = next(self._keys)
+                self._batch.add(key, synthesis.voice_state, segment, synthesis.stop)
+            except Exception as err:  # this request's voice or text: the others go on
+                self._fail(synthesis, err)
+                return
+            synthesis.row = key
+            synthesis.turn = time.monotonic()
+            self._rows[key] = synthesis
+            return
 
-    def _finish(self, synthesis: Synthesis) -> None:
+    def _step(self) -> None:
+        began = time.monotonic()
+        try:
+            events = self._batch.step()
+        except Exception as err:  # the model failed for the whole batch: tell each, go on
+            _LOGGER.exception("The %s model failed", self.name)
+            rows, self._rows = self._rows, {}
+            self._batch.close()
+            self._batch = self._open_batch()
+            for synthesis in rows.values():
+                synthesis.row = None
+                self._fail(synthesis, err)
+            return
+        spent = time.monotonic() - began
+        for synthesis in self._rows.values():
+            synthesis.stats.busy_seconds += spent
+        for key, item in events:
+            owner = self._rows.get(key)
+            if owner is None:
+                continue  # a row that was dropped a moment ago
+            synthesis = owner
+            if item is None:  # its segment is spoken: the row goes back, the request queues
+                del self._rows[key]
+                synthesis.row = None
+                synthesis.spoken = True
+            elif isinstance(item, BaseException):
+                self._batch.remove(key)
+                del self._rows[key]
+                synthesis.row = None
+                self._fail(synthesis, item)
+            elif not synthesis.stop.is_set():
+                self._send(synthesis, item)
+
+    def _fail(self, synthesis: Synthesis, err: BaseException) -> None:
+        _LOGGER.error("Synthesis failed (%s): %s", synthesis.label, err, exc_info=err)
+        synthesis.emit(SynthesisError(f"Speech synthesis failed: {err}"))
+        synthesis.stop.set()
+        self._finish(synthesis, failed=True)
+
+    def _finish(self, synthesis: Synthesis, failed: bool = False) -> None:
         stats = synthesis.stats
-        if not synthesis.spoken and stats.samples == 0 and not synthesis.stop.is_set():
+        if (
+            not failed
+            and not synthesis.spoken
+            and stats.samples == 0
+            and not synthesis.stop.is_set()
+        ):
             # Empty text still gets a valid response: one short frame of silence.
             self._send(synthesis, np.zeros(self.model.frame_samples, dtype=np.float32))
         stats.finished = time.monotonic()
@@ -346,11 +513,9 @@ class Worker:
         with self._cond:  # free before the client hears the end: its next request may come
             if synthesis in self._active:
                 self._active.remove(synthesis)
-            self._current = None
-        synthesis.emit(_END)
-        with self._cond:
             idle = not self._active
-        if idle:  # give back what the generation's threads freed (glibc keeps it otherwise)
+        synthesis.emit(_END)
+        if idle:  # give back what the generation freed (glibc keeps it otherwise)
             memory.trim()
 
     def _send(self, synthesis: Synthesis, frame: object) -> None:
