@@ -48,6 +48,10 @@ REPLY = (
     "The temperature inside is twenty one degrees, which is comfortable. "
     "Is there anything else you would like me to do?"
 )
+# Texts of unequal length for the clients at once (rows join and leave at different frames).
+LOAD_TEXTS = [LONG, SHORT, REPLY, "Good morning! The coffee is ready."]
+TINY_REQUEST = "Lights are on."
+LONG_REQUEST = " ".join([LONG] * 7)  # 245 words
 
 
 @dataclass
@@ -76,6 +80,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=100, help="requests for the memory test")
     parser.add_argument("--describes", type=int, default=200, help="Describes during synthesis")
     parser.add_argument("--clients", default="1,2,4", help="concurrency levels")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per concurrency level")
+    parser.add_argument(
+        "--throughput-goal",
+        type=float,
+        default=1.3,
+        help="4 clients' audio per wall second over one client's (1.5 for the tiny model)",
+    )
     parser.add_argument("--delta-chars", type=int, default=4, help="characters per LLM delta")
     parser.add_argument("--delta-ms", type=float, default=15.0, help="time between deltas")
     parser.add_argument(
@@ -252,16 +263,65 @@ async def _measure(
         p5 <= 1.05,
     )
 
-    for k in [int(k) for k in args.clients.split(",") if k.strip()]:
-        wall, audio, ttfas, errors = await speak.concurrent(SHORT, k, rounds=3)
-        results.add(
-            f"{k} client(s) at once",
-            f"{audio / wall:.2f}× real time, first audio median "
-            f"{statistics.median(ttfas) * 1000:.0f} ms, max {max(ttfas) * 1000:.0f} ms",
-            "",
-            f"{errors} errors",
-        )
+    await _concurrency(args, speak, results, ttfa_socket)
     return results
+
+
+async def _concurrency(
+    args: argparse.Namespace, speak: _Client, results: Results, idle: float
+) -> None:
+    """Several clients at once: first audio of each, audio made per wall second, lengths."""
+    levels = sorted({int(k) for k in args.clients.split(",") if k.strip()} | {1})
+    throughput: dict[int, float] = {}
+    slowest: dict[int, float] = {}
+    alone = [await speak.plain(text) for text in LOAD_TEXTS]
+    lengths_ok = True
+    for k in levels:
+        wall, audio, ttfas, lengths, errors = await speak.concurrent(LOAD_TEXTS, k, args.rounds)
+        throughput[k] = audio / wall
+        slowest[k] = max(ttfas)
+        ratio = throughput[k] / throughput[1]
+        if k > 1:
+            lengths_ok &= all(
+                abs(n - alone[i % len(alone)][1]) <= 0.01 for i, n in enumerate(lengths)
+            )
+        results.add(
+            f"{k} client(s) at once: first audio median / max, audio s per wall s",
+            f"{statistics.median(ttfas) * 1000:.0f} / {max(ttfas) * 1000:.0f} ms, "
+            f"{throughput[k]:.2f} ({ratio:.2f}× one client)",
+            "" if k < 4 else f"≥ {args.throughput_goal:g}× one client; max ≤ 3× idle",
+            f"{errors} errors" if k < 4 else (ratio >= args.throughput_goal and errors == 0),
+        )
+    if 4 in slowest:
+        results.add(
+            "4 clients: slowest first audio / idle first audio",
+            f"{slowest[4] / idle:.2f} ({slowest[4] * 1000:.0f} / {idle * 1000:.0f} ms)",
+            "≤ 3",
+            slowest[4] <= 3 * idle,
+        )
+    pair = [await speak.simultaneous(SHORT, 2) for _ in range(args.runs)]
+    later = statistics.median(max(p) for p in pair)
+    results.add(
+        "The later of two simultaneous clients: first audio / idle",
+        f"{later / idle:.2f} ({later * 1000:.0f} / {idle * 1000:.0f} ms)",
+        "≤ 3",
+        later <= 3 * idle,
+    )
+    short_idle = statistics.median([(await speak.plain(TINY_REQUEST))[0] for _ in range(5)])
+    during = statistics.median([await speak.short_during_long() for _ in range(3)])
+    results.add(
+        "A 3-word request while a 240-word one speaks: first audio / idle",
+        f"{during / short_idle:.2f} ({during * 1000:.0f} / {short_idle * 1000:.0f} ms)",
+        "≤ 3",
+        during <= 3 * short_idle,
+    )
+    if args.random_weights:  # temperature 0: the same text gives the same audio
+        results.add(
+            "Each response under load vs the same text alone: length",
+            "the same" if lengths_ok else "**differs**",
+            "same length (±10 ms)",
+            lengths_ok,
+        )
 
 
 class _Client:
@@ -271,12 +331,14 @@ class _Client:
         self.port = port
         self.voice = SynthesizeVoice(name=voice)
 
-    async def plain(self, text: str) -> tuple[float, float, float]:
+    async def plain(
+        self, text: str, speaking: asyncio.Event | None = None
+    ) -> tuple[float, float, float]:
         """(time to first audio, audio seconds, real-time factor) of one request."""
         async with AsyncTcpClient("127.0.0.1", self.port) as conn:
             started = time.perf_counter()
             await conn.write_event(Synthesize(text, voice=self.voice).event())
-            return await self._audio(conn, started, "audio-stop")
+            return await self._audio(conn, started, "audio-stop", speaking)
 
     async def streamed(self, text: str, size: int, pace: float) -> tuple[float, float]:
         """(first delta → first audio, first clause complete → first audio)."""
@@ -305,7 +367,7 @@ class _Client:
                 return
 
     async def _audio(
-        self, conn: AsyncTcpClient, started: float, end: str
+        self, conn: AsyncTcpClient, started: float, end: str, speaking: asyncio.Event | None
     ) -> tuple[float, float, float]:
         first = None
         samples = 0
@@ -313,6 +375,8 @@ class _Client:
         while (event := await conn.read_event()) is not None:
             if event.type == "audio-chunk":
                 first = first or time.perf_counter()
+                if speaking is not None:
+                    speaking.set()
                 rate = event.data.get("rate", rate)
                 samples += len(event.payload or b"") // 2
             elif event.type == "error":
@@ -341,23 +405,46 @@ class _Client:
         return latencies[len(latencies) // 2], p99
 
     async def concurrent(
-        self, text: str, clients: int, rounds: int
-    ) -> tuple[float, float, list[float], int]:
+        self, texts: list[str], clients: int, rounds: int
+    ) -> tuple[float, float, list[float], list[float], int]:
+        """CLIENTS at once, ROUNDS times: (wall, audio seconds, first audios, lengths, errors).
+
+        Client I speaks texts[I % len(texts)], so lengths can be checked against each alone.
+        """
         ttfas: list[float] = []
+        lengths: list[float] = []
         audio = 0.0
         errors = 0
         started = time.perf_counter()
         for _ in range(rounds):
             outcomes = await asyncio.gather(
-                *(self.plain(text) for _ in range(clients)), return_exceptions=True
+                *(self.plain(texts[i % len(texts)]) for i in range(clients)),
+                return_exceptions=True,
             )
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     errors += 1
+                    lengths.append(float("nan"))
                 else:
                     ttfas.append(outcome[0])
+                    lengths.append(outcome[1])
                     audio += outcome[1]
-        return time.perf_counter() - started, audio, ttfas or [0.0], errors
+        return time.perf_counter() - started, audio, ttfas or [0.0], lengths, errors
+
+    async def simultaneous(self, text: str, clients: int) -> list[float]:
+        """First audio of CLIENTS sending TEXT at the same moment."""
+        outcomes = await asyncio.gather(*(self.plain(text) for _ in range(clients)))
+        return [outcome[0] for outcome in outcomes]
+
+    async def short_during_long(self) -> float:
+        """First audio of a 3-word request sent once a 240-word one has begun to speak."""
+        speaking = asyncio.Event()
+        long_request = asyncio.create_task(self.plain(LONG_REQUEST, speaking))
+        await asyncio.wait_for(speaking.wait(), 60)
+        await asyncio.sleep(0.5)  # well inside its first sentences
+        first_audio = (await self.plain(TINY_REQUEST))[0]
+        await long_request
+        return first_audio
 
 
 class _InProcess:

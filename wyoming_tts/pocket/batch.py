@@ -90,6 +90,7 @@ class BatchGenerator:
         self._lm: RowState[int] = RowState(self.flow_lm)
         self._rows: dict[int, _Row] = {}
         self._chunks = itertools.count()
+        self.peak_rows = 0  # the most rows that shared a frame
         self._joining: list[_Row] = []  # rows about to start a chunk
         self._prefilled: list[tuple[_Row, ModelState]] = []
         self._keep: list[int] = []
@@ -203,6 +204,7 @@ class BatchGenerator:
         need = max((row.max_steps - row.step for row in rows), default=0)
         joining = [(row.key, state) for row, state in prefilled]
         self._lm.rebuild(self._keep, joining, room=need + LM_ROOM)
+        self.peak_rows = max(self.peak_rows, len(self._lm))
 
     def _lm_step(self) -> _Message:
         """One FlowLM step of every row; rows at their end leave (or start their next chunk)."""

@@ -128,6 +128,7 @@ def random_weights_config(model_name: str, folder: Path) -> Path:
     # sentence lasts about 36 frames (2.9 s), like real speech, whatever the weights say.
     config["default_eos_threshold"] = -1.0
     config["model_recommended_frames_after_eos"] = 30
+    config["default_temperature"] = 0.0  # repeatable: the same text gives the same audio
     path = folder / f"{model_name}-random.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path

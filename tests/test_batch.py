@@ -1,0 +1,249 @@
+"""Batched generation: each row speaks as it would alone, whoever shares the batch with it.
+
+The tiny random-weight model runs at temperature 0 through the real pocket-tts code, so the
+same text in the same voice gives the same audio. Alone means pocket-tts's own
+`generate_audio_stream`; in a batch means `BatchGenerator`, with rows that join mid-sentence,
+leave early, or fail. Audio must agree within 1e-5 (measured: about 1.2e-7, float rounding of
+the batched matrix products and of the keys turned when rows are realigned). Over the socket
+(16-bit PCM) it must agree within one step of rounding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from wyoming.tts import Synthesize, SynthesizeVoice
+
+from tests.conftest import client, free_port, read_until, running
+from wyoming_tts.__main__ import App
+from wyoming_tts.settings import ModelSpec, Settings
+
+TOLERANCE = 1e-5
+
+TEXTS = [
+    "Hello world, how are you today?",
+    "The quick brown fox jumps over the lazy dog. It is 21 degrees in the kitchen and 19 "
+    "degrees in the bedroom, and the washing machine has finished its long program.",
+    "Good morning!",
+    "Turn on the lights in the living room, please.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny: dict[str, Path]) -> Iterator[tuple[object, list[object]]]:
+    import torch
+    from pocket_tts import TTSModel
+
+    from wyoming_tts.pocket.random_model import write_voice
+
+    model = TTSModel.load_model(config=str(tiny["config"]))
+    torch.set_num_threads(1)
+    second = write_voice(tiny["folder"] / "second.wav", seconds=3.3, pitch=180.0)
+    voices = [
+        model.get_state_for_audio_prompt(tiny["voices"] / "hummer.wav", truncate=True),
+        model.get_state_for_audio_prompt(second, truncate=True),
+    ]
+    yield model, voices
+
+
+def _alone(model: object, voice: object, text: str) -> np.ndarray:
+    import torch
+
+    frames = list(model.generate_audio_stream(voice, text))  # type: ignore[attr-defined]
+    return torch.cat(frames).numpy()
+
+
+def _run_batch(
+    model: object,
+    starts: dict[int, tuple[int, object, str]],
+    cancel_at: dict[int, int] | None = None,
+    max_steps: int = 5000,
+) -> tuple[dict[int, np.ndarray], dict[int, object], int]:
+    """Rows KEY join at their step; return (audio per row, end per row, most rows at once)."""
+    from wyoming_tts.pocket.batch import BatchGenerator
+
+    batch = BatchGenerator(model)  # type: ignore[arg-type]
+    audio: dict[int, list[np.ndarray]] = {key: [] for key in starts}
+    ends: dict[int, object] = {}
+    cancel_at = cancel_at or {}
+    try:
+        for step in range(max_steps):
+            for key, (at, voice, text) in starts.items():
+                if at == step:
+                    batch.add(key, voice, text, threading.Event())
+            for key, when in cancel_at.items():
+                if when == step:
+                    batch.remove(key)
+                    ends[key] = "cancelled"
+            for key, item in batch.step():
+                if item is None or isinstance(item, BaseException):
+                    ends[key] = item
+                else:
+                    audio[key].append(item)
+            if len(ends) == len(starts) and not batch.pending():
+                break
+        else:
+            raise AssertionError("the batch never ended")
+        peak = batch.peak_rows
+    finally:
+        batch.close()
+    joined = {k: np.concatenate(v) if v else np.zeros(0) for k, v in audio.items()}
+    return joined, ends, peak
+
+
+def _same(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape
+    assert float(np.abs(got - want).max()) <= TOLERANCE
+
+
+def test_rows_that_join_mid_sentence_speak_as_they_would_alone(tiny_model) -> None:
+    model, voices = tiny_model
+    starts = {i: (at, voices[i % 2], TEXTS[i]) for i, at in enumerate((0, 3, 7, 12))}
+    audio, ends, peak = _run_batch(model, starts)
+    assert peak >= 3  # the rows really shared frames
+    assert all(ends[i] is None for i in starts)
+    for i, (_at, voice, text) in starts.items():
+        _same(audio[i], _alone(model, voice, text))
+
+
+def test_a_long_text_is_cut_into_chunks_as_pocket_tts_cuts_it(tiny_model) -> None:
+    model, voices = tiny_model
+    long_text = " ".join([TEXTS[1]] * 3)  # more than 50 tokens: several chunks, one row
+    audio, ends, _peak = _run_batch(
+        model, {0: (0, voices[0], long_text), 1: (5, voices[1], TEXTS[0])}
+    )
+    _same(audio[0], _alone(model, voices[0], long_text))
+    _same(audio[1], _alone(model, voices[1], TEXTS[0]))
+
+
+def test_a_row_cancelled_mid_batch_leaves_the_others_exact(tiny_model) -> None:
+    model, voices = tiny_model
+    starts = {0: (0, voices[0], TEXTS[1]), 1: (0, voices[1], TEXTS[1]), 2: (2, voices[0], TEXTS[3])}
+    audio, ends, _peak = _run_batch(model, starts, cancel_at={1: 6})
+    assert ends[1] == "cancelled"
+    assert 0 < audio[1].size < _alone(model, voices[1], TEXTS[1]).size
+    _same(audio[0], _alone(model, voices[0], TEXTS[1]))
+    _same(audio[2], _alone(model, voices[0], TEXTS[3]))
+
+
+def test_a_row_that_cannot_start_fails_alone(tiny_model) -> None:
+    model, voices = tiny_model
+    broken = {"not": {"a voice state": np.zeros(1)}}  # a voice with no attention caches
+    starts = {0: (0, voices[0], TEXTS[0]), 1: (2, broken, TEXTS[2]), 2: (2, voices[1], TEXTS[2])}
+    audio, ends, _peak = _run_batch(model, starts)
+    assert isinstance(ends[1], Exception)
+    assert audio[1].size == 0
+    _same(audio[0], _alone(model, voices[0], TEXTS[0]))
+    _same(audio[2], _alone(model, voices[1], TEXTS[2]))
+
+
+def test_a_text_with_nothing_to_say_is_refused_at_once(tiny_model) -> None:
+    from wyoming_tts.pocket.batch import BatchGenerator
+
+    model, voices = tiny_model
+    batch = BatchGenerator(model)
+    try:
+        with pytest.raises(ValueError):
+            batch.add(0, voices[0], "   ", threading.Event())
+        assert batch.rows == 0 and not batch.pending()
+    finally:
+        batch.close()
+
+
+# -- through the real server ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def fp32_server(
+    tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[App]:
+    """The tiny model in float32: int8's activation scale is shared by the rows of a batch
+    (torch's dynamic quantization takes one scale per call), so only float32 is exact."""
+    settings = Settings(
+        uri=f"tcp://127.0.0.1:{free_port()}",
+        models=(ModelSpec(str(tiny["config"]), "en"),),
+        voice="hummer",
+        voices_dirs=(tiny["voices"],),
+        data_dir=tmp_path_factory.mktemp("data"),
+        quantize=False,
+    )
+    async with running(settings) as app:
+        yield app
+
+
+async def _speak(app: App, text: str, keep: int | None = None) -> bytes:
+    """The PCM of TEXT; with KEEP, leave after that many chunks (a client that goes away)."""
+    async with client(app) as conn:
+        await conn.write_event(Synthesize(text, voice=SynthesizeVoice(name="hummer")).event())
+        pcm = b""
+        chunks = 0
+        async with asyncio.timeout(30):
+            while True:
+                event = await conn.read_event()
+                assert event is not None and event.type != "error", event
+                if event.type == "audio-chunk":
+                    pcm += event.payload or b""
+                    chunks += 1
+                    if keep is not None and chunks >= keep:
+                        return pcm
+                if event.type == "audio-stop":
+                    return pcm
+
+
+def _close(got: bytes, want: bytes) -> None:
+    a = np.frombuffer(got, "<i2").astype(np.int32)
+    b = np.frombuffer(want, "<i2").astype(np.int32)
+    assert a.size == b.size, (a.size, b.size)
+    assert int(np.abs(a - b).max(initial=0)) <= 1
+
+
+async def test_four_clients_at_once_each_get_their_whole_response(fp32_server: App) -> None:
+    alone = [await _speak(fp32_server, text) for text in TEXTS]
+    worker = fp32_server.models.worker("en")
+    together = await asyncio.gather(*(_speak(fp32_server, text) for text in TEXTS))
+    for got, want in zip(together, alone, strict=True):
+        _close(got, want)
+    assert worker._batch.peak_rows >= 2  # type: ignore[attr-defined]
+
+
+async def test_a_short_request_during_a_long_one_finishes_first(fp32_server: App) -> None:
+    finished: list[str] = []
+
+    async def speak(name: str, text: str) -> None:
+        await _speak(fp32_server, text)
+        finished.append(name)
+
+    worker = fp32_server.models.worker("en")
+    long_task = asyncio.create_task(speak("long", " ".join([TEXTS[1]] * 8)))
+    async with asyncio.timeout(10):  # the long one is speaking
+        while not worker.busy:
+            await asyncio.sleep(0.002)
+    await speak("short", TEXTS[2])
+    await long_task
+    assert finished == ["short", "long"]
+
+
+async def test_a_client_that_leaves_mid_batch_frees_its_row(fp32_server: App) -> None:
+    text = " ".join([TEXTS[1]] * 2)
+    alone = await _speak(fp32_server, text)
+    stays, leaves = await asyncio.gather(_speak(fp32_server, text), _speak(fp32_server, text, 2))
+    _close(stays, alone)
+    assert len(leaves) < len(alone)
+    worker = fp32_server.models.worker("en")
+    async with asyncio.timeout(5):
+        while worker.busy or worker.queued:
+            await asyncio.sleep(0.01)
+    assert await read_until_free(fp32_server)
+
+
+async def read_until_free(app: App) -> bool:
+    """A request after the others still gets its whole response."""
+    async with client(app) as conn:
+        await conn.write_event(Synthesize(TEXTS[2]).event())
+        events = await read_until(conn, "audio-stop")
+    return events[-1].type == "audio-stop"
