@@ -67,8 +67,8 @@ def _run_batch(
     """Rows KEY join at their step; return (audio per row, end per row, most rows at once)."""
     from wyoming_tts.pocket.batch import BatchGenerator
 
-    batch = BatchGenerator(model)  # type: ignore[arg-type]
     audio: dict[int, list[np.ndarray]] = {key: [] for key in starts}
+    batch = BatchGenerator(model, lambda key, samples: audio[key].append(samples.copy()))
     ends: dict[int, object] = {}
     cancel_at = cancel_at or {}
     try:
@@ -80,11 +80,8 @@ def _run_batch(
                 if when == step:
                     batch.remove(key)
                     ends[key] = "cancelled"
-            for key, item in batch.step():
-                if item is None or isinstance(item, BaseException):
-                    ends[key] = item
-                else:
-                    audio[key].append(item)
+            for key, error in batch.step():
+                ends[key] = error
             if len(ends) == len(starts) and not batch.pending():
                 break
         else:
@@ -114,7 +111,7 @@ def test_rows_that_join_mid_sentence_speak_as_they_would_alone(tiny_model) -> No
 def test_a_long_text_is_cut_into_chunks_as_pocket_tts_cuts_it(tiny_model) -> None:
     model, voices = tiny_model
     long_text = " ".join([TEXTS[1]] * 3)  # more than 50 tokens: several chunks, one row
-    audio, ends, _peak = _run_batch(
+    audio, _ends, _peak = _run_batch(
         model, {0: (0, voices[0], long_text), 1: (5, voices[1], TEXTS[0])}
     )
     _same(audio[0], _alone(model, voices[0], long_text))
@@ -146,7 +143,7 @@ def test_a_text_with_nothing_to_say_is_refused_at_once(tiny_model) -> None:
     from wyoming_tts.pocket.batch import BatchGenerator
 
     model, voices = tiny_model
-    batch = BatchGenerator(model)
+    batch = BatchGenerator(model, lambda key, samples: None)
     try:
         with pytest.raises(ValueError):
             batch.add(0, voices[0], "   ", threading.Event())

@@ -69,9 +69,11 @@ class Batch(Protocol):
         """Drop row KEY now; nothing more comes for it."""
         ...
 
-    def step(self) -> list[tuple[int, object]]:
-        """Advance every row one frame: (key, float32 frame), (key, None) when a row's text is
-        all spoken, (key, exception) when it failed. Returns soon when there is nothing to do."""
+    def step(self) -> list[tuple[int, BaseException | None]]:
+        """Advance every row one frame; its audio goes to the batch's sink as it is made.
+
+        Returns (key, None) when a row's text is all spoken (after its last audio), and
+        (key, exception) when it failed. Returns soon when there is nothing to do."""
         ...
 
     def pending(self) -> bool:
@@ -95,10 +97,13 @@ class Model(Protocol):
         ...
 
 
+AudioSink = Callable[[int, object], None]  # (row key, float32 frame), from any thread
+
+
 class BatchModel(Model, Protocol):
     """A model whose rows can share each frame (pocket-tts's batch dimension)."""
 
-    def open_batch(self) -> Batch: ...
+    def open_batch(self, on_audio: AudioSink) -> Batch: ...
 
 
 class OneAtATime:
@@ -106,8 +111,9 @@ class OneAtATime:
 
     capacity = 1
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, on_audio: AudioSink) -> None:
         self.model = model
+        self._on_audio = on_audio
         self._key: int | None = None
         self._frames: Iterator[object] | None = None
         self._stop = threading.Event()
@@ -122,7 +128,7 @@ class OneAtATime:
         if key == self._key:
             self._drop()
 
-    def step(self) -> list[tuple[int, object]]:
+    def step(self) -> list[tuple[int, BaseException | None]]:
         if self._key is None or self._frames is None:
             return []
         key = self._key
@@ -134,7 +140,8 @@ class OneAtATime:
         except Exception as err:
             self._drop()
             return [(key, err)]
-        return [(key, frame)]
+        self._on_audio(key, frame)
+        return []
 
     def pending(self) -> bool:
         return self._key is not None
@@ -318,10 +325,11 @@ class Worker:
         self.on_finish = on_finish
         buffered = MAX_BUFFERED_SECONDS if max_buffered_seconds is None else max_buffered_seconds
         self.max_buffered_samples = round(buffered * model.sample_rate)
+        self._rows: dict[int, Synthesis] = {}
+        self._stats_lock = threading.Lock()
         self._batch = self._open_batch()
         self.max_batch = max(1, min(max_batch, getattr(self._batch, "capacity", max_batch)))
         self._active: deque[Synthesis] = deque()
-        self._rows: dict[int, Synthesis] = {}
         self._keys = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
@@ -330,7 +338,16 @@ class Worker:
 
     def _open_batch(self) -> Batch:
         open_batch = getattr(self.model, "open_batch", None)
-        return open_batch() if open_batch is not None else OneAtATime(self.model)
+        if open_batch is None:
+            return OneAtATime(self.model, self._on_audio)
+        batch: Batch = open_batch(self._on_audio)
+        return batch
+
+    def _on_audio(self, key: int, frame: object) -> None:
+        """A row's frame, from the model's thread: straight to its client."""
+        synthesis = self._rows.get(key)
+        if synthesis is not None and not synthesis.stop.is_set():
+            self._send(synthesis, frame)
 
     @property
     def queued(self) -> int:
@@ -472,22 +489,17 @@ class Worker:
         spent = time.monotonic() - began
         for synthesis in self._rows.values():
             synthesis.stats.busy_seconds += spent
-        for key, item in events:
-            owner = self._rows.get(key)
+        for key, error in events:
+            owner = self._rows.pop(key, None)
             if owner is None:
                 continue  # a row that was dropped a moment ago
             synthesis = owner
-            if item is None:  # its segment is spoken: the row goes back, the request queues
-                del self._rows[key]
-                synthesis.row = None
+            synthesis.row = None
+            if error is None:  # its segment is spoken: the row goes back, the request queues
                 synthesis.spoken = True
-            elif isinstance(item, BaseException):
+            else:
                 self._batch.remove(key)
-                del self._rows[key]
-                synthesis.row = None
-                self._fail(synthesis, item)
-            elif not synthesis.stop.is_set():
-                self._send(synthesis, item)
+                self._fail(synthesis, error)
 
     def _fail(self, synthesis: Synthesis, err: BaseException) -> None:
         _LOGGER.error("Synthesis failed (%s): %s", synthesis.label, err, exc_info=err)
@@ -526,9 +538,10 @@ class Worker:
         if gain != 1.0:
             samples = samples * gain
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
-        if synthesis.stats.first_audio is None:
-            synthesis.stats.first_audio = time.monotonic()
-        synthesis.stats.samples += pcm.size
+        with self._stats_lock:  # the model's thread and this one both send
+            if synthesis.stats.first_audio is None:
+                synthesis.stats.first_audio = time.monotonic()
+            synthesis.stats.samples += pcm.size
         step = self.samples_per_chunk
         for start in range(0, pcm.size, step):
             synthesis.emit(pcm[start : start + step].tobytes())

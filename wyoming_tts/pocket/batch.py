@@ -4,9 +4,11 @@ A `BatchGenerator` does what pocket-tts's `generate_audio_stream` does for one t
 at once. Rows join and leave between two frames. The FlowLM (backbone and flow head) runs in
 the caller's thread, one step for every row at a time; a decoder thread of its own runs the
 Mimi decoder on the latents of all rows together, and when it falls behind, on several frames
-at once, as pocket-tts does. Each row follows pocket-tts's own rules: its text cut into chunks
-of at most 50 tokens, the prompt prepared the same way, the same end-of-speech rule and
-length limit, a fresh voice state and decoder state for every chunk, the 5 ms fade-in.
+at once, as pocket-tts does. Audio goes out from the decoder thread the moment it exists
+(`on_audio`); the ends of rows and their errors come back from `step()`. Each row follows
+pocket-tts's own rules: its text cut into chunks of at most 50 tokens, the prompt prepared the
+same way, the same end-of-speech rule and length limit, a fresh voice state and decoder state
+for every chunk, the 5 ms fade-in.
 
 Built on pocket-tts 4.0's modules and a few of `TTSModel`'s private helpers (pinned in
 pyproject.toml): the batch dimension of its states, and the `pad` of its attention caches.
@@ -19,6 +21,7 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +31,7 @@ from pocket_tts.default_parameters import MAX_TOKEN_PER_CHUNK
 from pocket_tts.models.text_chunking import prepare_text_prompt, split_into_best_sentences
 from pocket_tts.modules.stateful_module import ModelState, init_states
 
+from wyoming_tts.pocket.prefill import prefill
 from wyoming_tts.pocket.rows import RowState
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,7 +48,8 @@ MAX_LEAD = 3
 # pocket-tts ignores end of speech on the first frames (TTSModel._MIN_FRAMES_BEFORE_EOS).
 MIN_FRAMES_BEFORE_EOS = TTSModel._MIN_FRAMES_BEFORE_EOS
 
-Event = tuple[int, object]  # (row, float32 samples), (row, None) = done, (row, error)
+Event = tuple[int, BaseException | None]  # (row, None): its text is all spoken; (row, error)
+AudioSink = Callable[[int, np.ndarray], None]  # (row, float32 samples), from the decoder thread
 DecoderKey = tuple[int, int]  # (row, chunk): every chunk has a fresh decoder state
 
 
@@ -81,8 +86,9 @@ class _Message:
 class BatchGenerator:
     """Rows of one loaded TTSModel; `step()` is called by one thread only."""
 
-    def __init__(self, model: TTSModel) -> None:
+    def __init__(self, model: TTSModel, on_audio: AudioSink) -> None:
         self.model = model
+        self._on_audio = on_audio
         self.flow_lm = model.flow_lm
         self.mimi = model.mimi
         self.sample_rate = int(model.config.mimi.sample_rate)
@@ -181,17 +187,34 @@ class BatchGenerator:
         return events + self._drain(block=False, wait=0.0)
 
     def _start_rows(self) -> list[Event]:
-        """Prefill the rows that start a chunk; a row that cannot start is reported, alone."""
+        """Prompt the rows that start a chunk, together; a row that cannot start fails alone."""
         events: list[Event] = []
         joining, self._joining = self._joining, []
+        ready: list[tuple[_Row, torch.Tensor]] = []
         for row in joining:
             try:
-                self._prefilled.append((row, self._start_chunk(row)))
-            except Exception as err:  # this row's text or voice: the others go on
-                _LOGGER.exception("Could not start row %s", row.key)
-                self._rows.pop(row.key, None)
-                events.append((row.key, err))
+                ready.append((row, self._next_chunk(row)))
+            except Exception as err:  # this row's text: the others go on
+                events.append(self._fail(row, err))
+        if not ready:
+            return events
+        try:
+            states = prefill(self.model, [row.voice for row, _t in ready], [t for _r, t in ready])
+            self._prefilled.extend(
+                (row, state) for (row, _t), state in zip(ready, states, strict=True)
+            )
+        except Exception:  # one row's voice may be at fault: try each alone
+            for row, tokens in ready:
+                try:
+                    self._prefilled.append((row, prefill(self.model, [row.voice], [tokens])[0]))
+                except Exception as err:
+                    events.append(self._fail(row, err))
         return events
+
+    def _fail(self, row: _Row, err: Exception) -> Event:
+        _LOGGER.error("Could not start row %s: %s", row.key, err, exc_info=err)
+        self._rows.pop(row.key, None)
+        return (row.key, err)
 
     def _lm_rows_changed(self) -> bool:
         restarting = {row.key for row, _state in self._prefilled}
@@ -234,20 +257,17 @@ class BatchGenerator:
         latents_kept = torch.cat(kept, dim=0) if kept else None
         return _Message(keys=keys, latents=latents_kept, last=last)
 
-    def _start_chunk(self, row: _Row) -> ModelState:
-        """The FlowLM state of ROW's next chunk: its voice, then its prompt (batch of one)."""
+    def _next_chunk(self, row: _Row) -> torch.Tensor:
+        """The tokens of ROW's next chunk; the row's counters start again."""
         prompt, frames_after_eos = row.chunks.popleft()
         row.chunk = next(self._chunks)
-        prepared = self.flow_lm.conditioner.prepare(prompt)
-        tokens = int(prepared.shape[1])
-        state = _fresh_copy(row.voice, extra=tokens)
-        self.model._run_flow_lm_and_increment_step(model_state=state, text_tokens=prepared)
+        tokens: torch.Tensor = self.flow_lm.conditioner.prepare(prompt)
         row.step = 0
         row.eos_step = None
         row.latent = None
         row.frames_after_eos = frames_after_eos
-        row.max_steps = self.model._estimate_max_gen_len(tokens)
-        return state
+        row.max_steps = self.model._estimate_max_gen_len(int(tokens.shape[1]))
+        return tokens
 
     def _run_lm(self, rows: list[_Row]) -> tuple[torch.Tensor, torch.Tensor]:
         flow_lm = self.flow_lm
@@ -356,29 +376,9 @@ class BatchGenerator:
                     fresh.discard(key)
                     n = min(fade, samples.shape[-1])
                     samples[:n] *= torch.linspace(0, 1, fade)[:n]
-                self._events.put((key[0], samples.numpy().astype(np.float32, copy=True)))
+                self._on_audio(key[0], samples.numpy())
         for request in set().union(*(m.last for m in group)):
             self._events.put((request, None))
 
     def _fresh_decoder_state(self) -> ModelState:
         return init_states(self.mimi, batch_size=1, sequence_length=0)
-
-
-def _fresh_copy(voice: ModelState, extra: int) -> ModelState:
-    """VOICE's FlowLM state with room for EXTRA more positions (the voice itself unchanged)."""
-    state: ModelState = {}
-    for name, module_state in voice.items():
-        if "cache" not in module_state:
-            state[name] = {k: v.clone() for k, v in module_state.items()}
-            continue
-        cache = module_state["cache"]
-        end = int(module_state["offset"].view(-1)[0])
-        grown = torch.zeros(
-            (cache.shape[0], cache.shape[1], end + extra, *cache.shape[3:]), dtype=cache.dtype
-        )
-        grown[:, :, :end] = cache[:, :, :end]
-        copied = {k: v.clone() for k, v in module_state.items() if k != "cache"}
-        copied.setdefault("pad", torch.zeros_like(module_state["offset"]))
-        copied["cache"] = grown
-        state[name] = copied
-    return state

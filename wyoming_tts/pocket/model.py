@@ -24,7 +24,7 @@ from pocket_tts.utils.utils import _ORIGINS_OF_PREDEFINED_VOICES
 
 from wyoming_tts.cpu import arm64_without_atomics, is_arm64, safe_threads
 from wyoming_tts.languages import LANGUAGES
-from wyoming_tts.pocket.batch import BatchGenerator
+from wyoming_tts.pocket.batch import AudioSink, BatchGenerator
 from wyoming_tts.settings import ModelSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ class PocketModel:
                 stop=stop,
             )
 
-    def open_batch(self) -> BatchGenerator:
-        """Rows that share each frame (the engine's `Batch`)."""
-        return BatchGenerator(self.model)
+    def open_batch(self, on_audio: AudioSink) -> BatchGenerator:
+        """Rows that share each frame (the engine's `Batch`); audio goes to ON_AUDIO."""
+        return BatchGenerator(self.model, on_audio)
 
     def builtin_voice_state(self, name: str) -> object:
         """The state of a built-in voice (downloaded by pocket-tts on first use)."""

@@ -26,7 +26,7 @@ from pocket_tts.modules.stateful_module import ModelState, StatefulModule
 from torch import nn
 
 
-def _rotate(keys: torch.Tensor, delta: int, max_period: float) -> torch.Tensor:
+def rotate(keys: torch.Tensor, delta: int, max_period: float) -> torch.Tensor:
     """KEYS [B, T, H, D], stored rotated at their positions, rotated DELTA positions further."""
     if delta == 0:
         return keys
@@ -127,7 +127,7 @@ class RowState(Generic[K]):
             take = min(length, offset)  # the last TAKE positions of every kept row move
             moved = old["cache"].index_select(1, kept_index)[:, :, offset - take : offset]
             shift = length - offset
-            cache[0, : len(kept), length - take : length] = _rotate(moved[0], shift, max_period)
+            cache[0, : len(kept), length - take : length] = rotate(moved[0], shift, max_period)
             cache[1, : len(kept), length - take : length] = moved[1]
             pad[: len(kept)] = torch.tensor([length - n for n in kept_lengths], dtype=torch.long)
         for j, ((_key, state), own) in enumerate(zip(joining, joining_lengths, strict=True)):
@@ -135,9 +135,9 @@ class RowState(Generic[K]):
             end = int(row["offset"].view(-1)[0])
             content = row["cache"][:, 0, end - own : end]
             i = len(kept) + j
-            cache[0, i, length - own : length] = _rotate(
-                content[0][None], length - end, max_period
-            )[0]
+            cache[0, i, length - own : length] = rotate(content[0][None], length - end, max_period)[
+                0
+            ]
             cache[1, i, length - own : length] = content[1]
             pad[i] = length - own
         self.room = room
