@@ -80,7 +80,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=100, help="requests for the memory test")
     parser.add_argument("--describes", type=int, default=200, help="Describes during synthesis")
     parser.add_argument("--clients", default="1,2,4", help="concurrency levels")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per concurrency level")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="times each client says all the load texts"
+    )
     parser.add_argument(
         "--throughput-goal",
         type=float,
@@ -277,14 +279,13 @@ async def _concurrency(
     alone = [await speak.plain(text) for text in LOAD_TEXTS]
     lengths_ok = True
     for k in levels:
-        wall, audio, ttfas, lengths, errors = await speak.concurrent(LOAD_TEXTS, k, args.rounds)
+        rounds = args.rounds * len(LOAD_TEXTS)
+        wall, audio, ttfas, lengths, errors = await speak.concurrent(LOAD_TEXTS, k, rounds)
         throughput[k] = audio / wall
         slowest[k] = max(ttfas)
         ratio = throughput[k] / throughput[1]
         if k > 1:
-            lengths_ok &= all(
-                abs(n - alone[i % len(alone)][1]) <= 0.01 for i, n in enumerate(lengths)
-            )
+            lengths_ok &= all(abs(n - alone[i][1]) <= 0.01 for i, n in lengths)
         results.add(
             f"{k} client(s) at once: first audio median / max, audio s per wall s",
             f"{statistics.median(ttfas) * 1000:.0f} / {max(ttfas) * 1000:.0f} ms, "
@@ -406,29 +407,32 @@ class _Client:
 
     async def concurrent(
         self, texts: list[str], clients: int, rounds: int
-    ) -> tuple[float, float, list[float], list[float], int]:
-        """CLIENTS at once, ROUNDS times: (wall, audio seconds, first audios, lengths, errors).
+    ) -> tuple[float, float, list[float], list[tuple[int, float]], int]:
+        """CLIENTS speaking at once, each ROUNDS requests one after the other.
 
-        Client I speaks texts[I % len(texts)], so lengths can be checked against each alone.
+        Client C's request R is texts[(C + R) % len(texts)]: with ROUNDS a multiple of the
+        number of texts every client says the same, so all stay busy until the end. Returns
+        (wall, audio seconds, first audios, (text index, seconds) of each response, errors).
         """
         ttfas: list[float] = []
-        lengths: list[float] = []
-        audio = 0.0
+        lengths: list[tuple[int, float]] = []
         errors = 0
-        started = time.perf_counter()
-        for _ in range(rounds):
-            outcomes = await asyncio.gather(
-                *(self.plain(texts[i % len(texts)]) for i in range(clients)),
-                return_exceptions=True,
-            )
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
+
+        async def one(client: int) -> None:
+            nonlocal errors
+            for r in range(rounds):
+                index = (client + r) % len(texts)
+                try:
+                    first, seconds, _rtf = await self.plain(texts[index])
+                except (OSError, RuntimeError):
                     errors += 1
-                    lengths.append(float("nan"))
-                else:
-                    ttfas.append(outcome[0])
-                    lengths.append(outcome[1])
-                    audio += outcome[1]
+                    continue
+                ttfas.append(first)
+                lengths.append((index, seconds))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(c) for c in range(clients)))
+        audio = sum(seconds for _index, seconds in lengths)
         return time.perf_counter() - started, audio, ttfas or [0.0], lengths, errors
 
     async def simultaneous(self, text: str, clients: int) -> list[float]:

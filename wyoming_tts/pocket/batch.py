@@ -36,10 +36,11 @@ from wyoming_tts.pocket.rows import RowState
 
 _LOGGER = logging.getLogger(__name__)
 
-# Room made in the FlowLM caches at each rebuild, beyond what the rows still need at most.
-LM_ROOM = 16
+# Frames of room made in the FlowLM caches at each rebuild (rows join and leave often, and
+# each rebuild copies the caches: room for a typical sentence, grown when it runs out).
+LM_ROOM = 48
 # Frames of room in the decoder's caches (its attention sees 250 positions back at most).
-DECODER_ROOM_FRAMES = 24
+DECODER_ROOM_FRAMES = 8
 # Frames decoded in one call at most when the decoder is behind (pocket-tts decodes all).
 MAX_DECODE_FRAMES = 8
 # Steps the FlowLM may run ahead of the decoder. More lets the decoder take larger calls; fewer
@@ -226,7 +227,7 @@ class BatchGenerator:
         rows = [self._rows[key] for key in self._keep] + [row for row, _state in prefilled]
         need = max((row.max_steps - row.step for row in rows), default=0)
         joining = [(row.key, state) for row, state in prefilled]
-        self._lm.rebuild(self._keep, joining, room=need + LM_ROOM)
+        self._lm.rebuild(self._keep, joining, room=max(1, min(need, LM_ROOM)))
         self.peak_rows = max(self.peak_rows, len(self._lm))
 
     def _lm_step(self) -> _Message:

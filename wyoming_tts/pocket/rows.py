@@ -16,25 +16,33 @@ Convolution states have no time axis to align: their rows are simply taken or jo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
 import torch
 from pocket_tts.modules.attention import StreamingMultiheadAttention
-from pocket_tts.modules.rope import apply_rope
 from pocket_tts.modules.stateful_module import ModelState, StatefulModule
 from torch import nn
 
 
 def rotate(keys: torch.Tensor, delta: int, max_period: float) -> torch.Tensor:
-    """KEYS [B, T, H, D], stored rotated at their positions, rotated DELTA positions further."""
+    """KEYS [B, T, H, D], stored rotated at their positions, rotated DELTA positions further.
+
+    The same turn as pocket-tts's `apply_rope` (pairs of channels, the same frequencies), by
+    one angle for every key: rotations add up, so a key computed at position P and turned by
+    DELTA is the key of position P + DELTA.
+    """
     if delta == 0:
         return keys
-    b, t, h, d = keys.shape
-    flat = keys.reshape(b * t, 1, h, d)  # one time step each: every key turns by DELTA alone
-    _, rotated = apply_rope(flat, flat, offset=delta, max_period=max_period)
-    result: torch.Tensor = rotated.reshape(b, t, h, d)
-    return result
+    d = keys.shape[-1]
+    freqs = torch.exp(torch.arange(d // 2, dtype=torch.float32) * (-math.log(max_period) * 2 / d))
+    cos = torch.cos(freqs * delta)
+    sin = torch.sin(freqs * delta)
+    pairs = keys.float().view(*keys.shape[:-1], d // 2, 2)
+    real, imag = pairs[..., 0], pairs[..., 1]
+    turned = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return turned.view(keys.shape).to(keys.dtype)
 
 
 K = TypeVar("K", bound=Hashable)
@@ -125,7 +133,9 @@ class RowState(Generic[K]):
         pad = torch.zeros(rows, dtype=torch.long)
         if old is not None and kept:
             take = min(length, offset)  # the last TAKE positions of every kept row move
-            moved = old["cache"].index_select(1, kept_index)[:, :, offset - take : offset]
+            moved = old["cache"][:, :, offset - take : offset]
+            if len(kept) != old["cache"].shape[1] or kept != sorted(kept):
+                moved = moved.index_select(1, kept_index)
             shift = length - offset
             cache[0, : len(kept), length - take : length] = rotate(moved[0], shift, max_period)
             cache[1, : len(kept), length - take : length] = moved[1]
