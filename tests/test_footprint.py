@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -216,3 +218,22 @@ def test_an_arm_cpu_without_atomics_keeps_torch_on_one_thread(
     monkeypatch.setattr(cpu, "is_arm64", lambda: False)
     monkeypatch.setattr(cpu, "hwcap", lambda: None)
     assert cpu.safe_threads(4) == (4, None)
+
+
+def test_serving_imports_leave_out_what_is_never_run(tmp_path: Path) -> None:
+    """pocket-tts comes in without scipy.signal and the compiler; resampling still works."""
+    code = (
+        "import sys\n"
+        "import wyoming_tts.pocket.model\n"
+        "heavy = [m for m in ('scipy.signal', 'torch._dynamo', 'sympy') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import torch\n"
+        "from pocket_tts.data.audio_utils import convert_audio\n"
+        "assert convert_audio(torch.ones(1, 16000), 16000, 24000, 1).shape == (1, 24000)\n"
+        "import scipy.signal\n"
+        "assert hasattr(scipy.signal, 'butter')  # later imports get the real module\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
