@@ -91,6 +91,9 @@ class FakeModel:
                 if self.delay:
                     time.sleep(self.delay)
                 yield np.full(self.frame_samples, 0.5, dtype=np.float32)
+        except GeneratorExit:  # the worker closed it between two frames: stopped as well
+            self.stopped.set()
+            raise
         finally:
             self.running.clear()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import socket
@@ -441,13 +442,18 @@ class _Client:
         return [outcome[0] for outcome in outcomes]
 
     async def short_during_long(self) -> float:
-        """First audio of a 3-word request sent once a 240-word one has begun to speak."""
+        """First audio of a 3-word request sent once a 240-word one has begun to speak.
+
+        The long one is then abandoned (its client leaves), as a cancelled announcement is.
+        """
         speaking = asyncio.Event()
         long_request = asyncio.create_task(self.plain(LONG_REQUEST, speaking))
         await asyncio.wait_for(speaking.wait(), 60)
         await asyncio.sleep(0.5)  # well inside its first sentences
         first_audio = (await self.plain(TINY_REQUEST))[0]
-        await long_request
+        long_request.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await long_request
         return first_audio
 
 

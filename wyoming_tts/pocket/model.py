@@ -24,7 +24,8 @@ from pocket_tts.utils.utils import _ORIGINS_OF_PREDEFINED_VOICES
 
 from wyoming_tts.cpu import arm64_without_atomics, is_arm64, safe_threads
 from wyoming_tts.languages import LANGUAGES
-from wyoming_tts.pocket.batch import AudioSink, BatchGenerator
+from wyoming_tts.pocket.batch import BatchGenerator
+from wyoming_tts.pocket.decoder import AudioSink
 from wyoming_tts.settings import ModelSpec
 
 _LOGGER = logging.getLogger(__name__)
