@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -244,3 +245,62 @@ async def read_until_free(app: App) -> bool:
         await conn.write_event(Synthesize(TEXTS[2]).event())
         events = await read_until(conn, "audio-stop")
     return events[-1].type == "audio-stop"
+
+
+def _decode_alone(model: object, frames: list[object]) -> np.ndarray:
+    """FRAMES (latents [1, 1, ldim]) of one row through a decoder of its own."""
+    from wyoming_tts.pocket.decoder import Decoder, Step
+
+    out: list[np.ndarray] = []
+    done = threading.Event()
+    decoder = Decoder(model, lambda _k, s: out.append(s.copy()), lambda _k, _e: done.set())
+    try:
+        for i, latent in enumerate(frames):
+            last = {0} if i == len(frames) - 1 else set()
+            decoder.send(Step(keys=[(0, 0)], latents=latent, last=last))  # type: ignore[arg-type]
+        assert done.wait(10)
+    finally:
+        decoder.close()
+    return np.concatenate(out)
+
+
+def test_a_first_frame_goes_ahead_of_the_decoders_queue_and_stays_exact(tiny_model) -> None:
+    """Row B joins while the decoder is behind on row A: B's first audio is decoded first."""
+    import torch
+
+    from wyoming_tts.pocket.decoder import Decoder, Step
+
+    model, _voices = tiny_model
+    generator = torch.Generator().manual_seed(3)
+    ldim = model.flow_lm.ldim
+    a = [torch.randn(1, 1, ldim, generator=generator) for _ in range(6)]
+    b = [torch.randn(1, 1, ldim, generator=generator) for _ in range(3)]
+    order: list[tuple[int, int]] = []
+    audio: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    hold = threading.Event()
+    ended: list[int] = []
+
+    def on_audio(key: int, samples: np.ndarray) -> None:
+        hold.wait(10)  # the decoder stays on A's first frame until every step is queued
+        audio[key].append(samples.copy())
+        order.append((key, len(audio[key])))
+
+    decoder = Decoder(model, on_audio, lambda key, _e: ended.append(key))
+    try:
+        A, B = (0, 0), (1, 1)
+        for i in range(6):
+            keys = [A] if i < 3 else [A, B]
+            latents = a[i] if i < 3 else torch.cat([a[i], b[i - 3]])
+            last = {0, 1} if i == 5 else set()
+            decoder.send(Step(keys=keys, latents=latents, last=last))
+        hold.set()
+        deadline = time.monotonic() + 10
+        while len(ended) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        decoder.close()
+    assert sorted(ended) == [0, 1]
+    assert order.index((1, 1)) < order.index((0, 3))  # B's first audio overtook A's queue
+    got_a, got_b = np.concatenate(audio[0]), np.concatenate(audio[1])
+    _same(got_a, _decode_alone(model, a))
+    _same(got_b, _decode_alone(model, b))

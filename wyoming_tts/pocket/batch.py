@@ -158,7 +158,7 @@ class BatchGenerator:
         keep = [key for key in self._lm.keys if key in self._rows and self._rows[key].in_lm]
         if joining or len(keep) != len(self._lm) or self._lm.room < 1:
             self._rebuild(keep, joining)
-        if len(self._lm) and self._decoder.behind < MAX_LEAD:
+        if len(self._lm) and (self._decoder.behind < MAX_LEAD or self._starting()):
             self._decoder.send(self._lm_step())
         elif not len(self._lm) and self._stale:
             self._stale = False
@@ -190,6 +190,11 @@ class BatchGenerator:
                     del self._rows[row.key]
                     events.append((row.key, err))
             return joining
+
+    def _starting(self) -> bool:
+        """True when a row has yet to make its first latent: it need not wait for the decoder,
+        which decodes first frames ahead of the rest."""
+        return any(self._rows[key].latent is None for key in self._lm.keys)
 
     def _rebuild(self, keep: list[int], joining: list[tuple[_Row, ModelState]]) -> None:
         rows = [self._rows[key] for key in keep] + [row for row, _state in joining]

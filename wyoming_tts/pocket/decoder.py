@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,6 +43,8 @@ class Step:
     keys: list[DecoderKey]
     latents: torch.Tensor | None  # [len(keys), 1, ldim]
     last: set[int] = field(default_factory=set)
+    # Rows whose first frame (this step's latent) was decoded ahead, with their state since.
+    ahead: dict[DecoderKey, ModelState] = field(default_factory=dict)
 
 
 class Decoder:
@@ -85,70 +88,131 @@ class Decoder:
     @torch.no_grad()
     def _run(self) -> None:
         rows: RowState[DecoderKey] = RowState(self.mimi)
-        fresh: set[DecoderKey] = set()  # rows whose first audio gets the fade-in
-        held: Step | None = None
+        pending: deque[Step] = deque()
+        closing = False
         while True:
-            step = held if held is not None else self._inbox.get()
-            held = None
-            if step is None:
-                return
-            group = [step]
-            while step.latents is not None and not step.last and len(group) < MAX_DECODE_FRAMES:
-                try:
-                    following = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if following is None or following.keys != step.keys:
-                    held = following
-                    break
-                group.append(following)
-                if following.last:
-                    break
+            if not pending:
+                if closing:
+                    return
+                first = self._inbox.get()
+                if first is None:
+                    return
+                pending.append(first)
+            closing = self._collect(pending) or closing
+            group: list[Step] = []
             try:
-                self._decode(rows, fresh, group)
-            except Exception as err:
+                self._first_frames(rows, pending)
+                group = self._take_group(pending)
+                self._decode(rows, group)
+            except Exception as err:  # every row in here hears of it; the next ones start anew
                 _LOGGER.exception("The decoder failed")
-                for key in {key for key, _chunk in (*step.keys, *rows.keys)}:
+                group.extend(pending)
+                pending.clear()
+                keys = {key for step in group for key, _chunk in step.keys}
+                for key in keys | {key for key, _chunk in rows.keys}:
                     self._on_end(key, err)
                 rows = RowState(self.mimi)
-                fresh.clear()
             finally:
                 with self._lock:
                     self._behind -= len(group)
                 self._on_progress()
 
-    def _decode(
-        self, rows: RowState[DecoderKey], fresh: set[DecoderKey], group: list[Step]
-    ) -> None:
-        keys = group[0].keys
+    def _collect(self, pending: deque[Step]) -> bool:
+        """Move every step waiting in the inbox to PENDING; True when closing was asked."""
+        while True:
+            try:
+                step = self._inbox.get_nowait()
+            except queue.Empty:
+                return False
+            if step is None:
+                return True
+            pending.append(step)
+
+    @staticmethod
+    def _take_group(pending: deque[Step]) -> list[Step]:
+        """The next steps with the same rows (fewer, larger calls when behind)."""
+        group = [pending.popleft()]
+        head = group[0]
+        while pending and len(group) < MAX_DECODE_FRAMES and not group[-1].last:
+            following = pending[0]
+            if following.keys != head.keys or following.ahead or head.ahead:
+                break
+            group.append(pending.popleft())
+        return group
+
+    def _first_frames(self, rows: RowState[DecoderKey], pending: deque[Step]) -> None:
+        """Decode the first frame of rows that joined, ahead of the steps still to decode.
+
+        A row's first audio then waits for one small call, not for the queue or a call for
+        all rows. Its state joins the others when its step's turn comes.
+        """
+        known = set(rows.keys)
+        for step in pending:
+            known.update(step.ahead)
+        firsts: list[tuple[Step, int, DecoderKey]] = []
+        earlier: set[int] = set()  # requests with audio in the steps before this one
+        for position, step in enumerate(pending):
+            new = [(index, key) for index, key in enumerate(step.keys) if key not in known]
+            known.update(key for _index, key in new)
+            # A request's next chunk must not overtake the end of its previous one.
+            new = [(index, key) for index, key in new if key[0] not in earlier]
+            earlier.update(request for request, _chunk in step.keys)
+            # Alone at the head of the queue, new rows simply start; beside rows already
+            # speaking (whose audio is ahead of their listeners), or behind steps still to
+            # decode, their first frame goes first.
+            if new and step.latents is not None and (position > 0 or len(new) < len(step.keys)):
+                firsts.extend((step, index, key) for index, key in new)
+        if not firsts:
+            return
+        side: RowState[DecoderKey] = RowState(self.mimi)
         room = ROOM_FRAMES * self._steps_per_latent
-        if keys != rows.keys:
+        side.rebuild([], [(key, self._fresh_state()) for _s, _i, key in firsts], room)
+        latents = torch.cat([s.latents[i : i + 1] for s, i, _k in firsts if s.latents is not None])
+        for (step, _index, key), samples in zip(firsts, self._run_mimi(side, latents), strict=True):
+            self._fade_in(samples)
+            self._on_audio(key[0], samples)
+            step.ahead[key] = side.take(key)
+
+    def _decode(self, rows: RowState[DecoderKey], group: list[Step]) -> None:
+        """Decode GROUP (steps with the same rows); the decoder's rows become those rows."""
+        head = group[0]
+        active = [key for key in head.keys if key not in head.ahead]
+        room = ROOM_FRAMES * self._steps_per_latent
+        fresh: list[DecoderKey] = []
+        if set(active) != set(rows.keys):
             known = set(rows.keys)
-            present = set(keys)
-            joining = [key for key in keys if key not in known]
-            fresh.intersection_update(present)
-            fresh.update(joining)
-            keep = [key for key in rows.keys if key in present]
-            rows.rebuild(keep, [(key, self._fresh_state()) for key in joining], room)
-        if keys:
-            if rows.room < len(group) * self._steps_per_latent:
-                rows.rebuild(rows.keys, [], room)
-            order = {key: i for i, key in enumerate(keys)}
+            fresh = [key for key in active if key not in known]
+            keep = [key for key in rows.keys if key in set(active)]
+            rows.rebuild(keep, [(key, self._fresh_state()) for key in fresh], room)
+        if active:
+            order = {key: i for i, key in enumerate(head.keys)}
             index = torch.tensor([order[key] for key in rows.keys], dtype=torch.long)
             latents = torch.cat([s.latents for s in group if s.latents is not None], dim=1)
-            latents = latents.index_select(0, index) * self.flow_lm.emb_std + self.flow_lm.emb_mean
-            audio = self.mimi.decode_from_latent(latents, rows.state)
-            rows.advance(self._steps_per_latent * len(group))
-            fade = self.sample_rate // 200
-            for i, key in enumerate(rows.keys):
-                samples = audio[i, 0]
-                if key in fresh:  # a fresh decoder state clicks: fade the first 5 ms in
-                    fresh.discard(key)
-                    n = min(fade, samples.shape[-1])
-                    samples[:n] *= torch.linspace(0, 1, fade)[:n]
-                self._on_audio(key[0], samples.numpy())
+            audio = self._run_mimi(rows, latents.index_select(0, index))
+            for key, samples in zip(rows.keys, audio, strict=True):
+                if key in fresh:
+                    self._fade_in(samples)
+                self._on_audio(key[0], samples)
+        if head.ahead:  # their first frame is done: they join for the next step
+            rows.rebuild(rows.keys, list(head.ahead.items()), room)
         for request in set().union(*(s.last for s in group)):
             self._on_end(request, None)
+
+    def _run_mimi(self, rows: RowState[DecoderKey], latents: torch.Tensor) -> list[np.ndarray]:
+        """Decode LATENTS [rows, frames, ldim] with ROWS' state; each row's float32 audio."""
+        frames = latents.shape[1]
+        if rows.room < frames * self._steps_per_latent:
+            rows.rebuild(rows.keys, [], ROOM_FRAMES * self._steps_per_latent)
+        latents = latents * self.flow_lm.emb_std + self.flow_lm.emb_mean
+        audio = self.mimi.decode_from_latent(latents, rows.state)
+        rows.advance(self._steps_per_latent * frames)
+        return [audio[i, 0].numpy() for i in range(audio.shape[0])]
+
+    def _fade_in(self, samples: np.ndarray) -> None:
+        """A fresh decoder state clicks: fade the first 5 ms in, as pocket-tts does."""
+        fade = self.sample_rate // 200
+        n = min(fade, samples.shape[-1])
+        samples[:n] *= np.linspace(0, 1, fade, dtype=np.float32)[:n]
 
     def _fresh_state(self) -> ModelState:
         return init_states(self.mimi, batch_size=1, sequence_length=0)

@@ -157,6 +157,22 @@ class RowState(Generic[K]):
             cache=cache,
         )
 
+    def take(self, key: K) -> ModelState:
+        """Row KEY's state as a batch of one (a copy), as `rebuild` takes joining rows."""
+        i = self.keys.index(key)
+        state: ModelState = {}
+        for name in self.attention:
+            module_state = self.state[name]
+            end = int(module_state["offset"].view(-1)[0])
+            state[name] = dict(
+                offset=module_state["offset"][i : i + 1].clone(),
+                pad=module_state["pad"][i : i + 1].clone(),
+                cache=module_state["cache"][:, i : i + 1, :end].clone(),
+            )
+        for name in self.others:
+            state[name] = {k: v[i : i + 1].clone() for k, v in self.state[name].items()}
+        return state
+
     def advance(self, steps: int) -> None:
         """Count STEPS positions written by the last call (pocket-tts's increment_steps)."""
         for name, module in self.attention.items():
