@@ -97,6 +97,12 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only measure Describe latency while hostile clients send their worst text",
     )
+    parser.add_argument("--max-batch", type=int, default=4, help="as the server's --max-batch")
+    parser.add_argument(
+        "--batch-sizes",
+        help="only measure batches of these sizes in this process (e.g. 1,2,4,6,8)",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="per batch size")
     args = parser.parse_args(argv)
     args.quantize = quantize_setting(args.quantize)
     with tempfile.TemporaryDirectory(prefix="wyoming-tts-bench-") as tmp:
@@ -110,6 +116,8 @@ def main(argv: list[str]) -> int:
             write_voice(voices / "bench.wav", seconds=5.0)
             voice = "bench"
         voices.mkdir(exist_ok=True)
+        if args.batch_sizes:
+            return _batch_table(args, model, voice, voices)
         port = _free_port()
         launched = time.monotonic()
         server = _start_server(args, model, voice, voices, folder / "data", port)
@@ -120,9 +128,25 @@ def main(argv: list[str]) -> int:
             server.wait(10)
     print(
         f"\nwyoming-tts bench: model {args.model}{' (random weights)' * args.random_weights}"
-        f"{' int8' * args.quantize}, {args.threads} thread(s), CPU: {_cpu()}\n"
+        f"{' int8' * args.quantize}, {args.threads} thread(s), --max-batch {args.max_batch}, "
+        f"CPU: {_cpu()}\n"
     )
     print(results.table())
+    return 0
+
+
+def _batch_table(args: argparse.Namespace, model: str, voice: str, voices: Path) -> int:
+    from wyoming_tts.commands.bench_batch import measure
+
+    sizes = [int(k) for k in args.batch_sizes.split(",") if k.strip()]
+    local = _InProcess(args, model, voice, voices)
+    rows = measure(local.model, local.state, sizes, args.seconds)
+    print(
+        f"\nwyoming-tts bench: rows per batch, model {args.model}"
+        f"{' (random weights)' * args.random_weights}{' int8' * args.quantize}, "
+        f"{args.threads} thread(s), CPU: {_cpu()}\n"
+    )
+    print("\n".join(rows))
     return 0
 
 
@@ -147,6 +171,8 @@ def _start_server(
         str(args.threads),
         "--max-queue",
         "8",
+        "--max-batch",
+        str(args.max_batch),
     ]
     if args.hostile:
         from wyoming_tts.commands.bench_hostile import MAX_TEXT_CHARS
