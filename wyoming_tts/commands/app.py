@@ -82,6 +82,7 @@ CHECKS: dict[str, Callable[[str, object], object]] = {
     "voice": _text,
     "quantize": _choice("auto", "on", "off"),
     "threads": _whole(1, 4),
+    "max_batch": _whole(1, 8),
     "sentence_silence": _number(0.0, 10.0),
     "volume": _number(0.1, 4.0),
     "max_text_chars": _whole(100, 100_000),
@@ -120,7 +121,7 @@ def server_arguments(
     quantize = values.get("quantize", "auto")
     if quantize != "auto":
         flags.append("--quantize" if quantize == "on" else "--no-quantize")
-    for name in ("threads", "sentence_silence", "volume", "max_text_chars"):
+    for name in ("threads", "max_batch", "sentence_silence", "volume", "max_text_chars"):
         if name in values:
             flags += [f"--{name.replace('_', '-')}", f"{values[name]:g}"]
     if values.get("debug_logging"):
