@@ -23,6 +23,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from pocket_tts import TTSModel
 from pocket_tts.default_parameters import MAX_TOKEN_PER_CHUNK
@@ -63,6 +64,7 @@ class _Row:
     eos_step: int | None = None
     latent: torch.Tensor | None = None  # the last latent, input of the next step
     in_lm: bool = False  # in the FlowLM's rows (not waiting for its chunk's prompt)
+    first_chunk: int = -1  # the chunk that starts this row's audio
 
     @property
     def decoder_key(self) -> DecoderKey:
@@ -80,11 +82,14 @@ class BatchGenerator:
         self._chunks = itertools.count()
         self.peak_rows = 0  # the most rows that shared a frame
         self._to_prompt: list[tuple[_Row, torch.Tensor]] = []  # rows starting a chunk
+        self._ready: list[tuple[_Row, ModelState]] = []  # prompted, to join at the next step
         self._stale = False  # rows left: the decoder must hear of it
         # What the decoder hands back: the ends and errors of rows.
         self._inbox = threading.Condition()
         self._events: list[Event] = []
-        self._decoder = Decoder(model, on_audio, self._post, self._wake)
+        self._on_audio = on_audio
+        self._unheard: set[int] = set()  # rows stepped whose first audio is not out yet
+        self._decoder = Decoder(model, self._audio, self._post, self._wake)
 
     # -- rows -------------------------------------------------------------------------------
     def add(self, key: int, voice_state: object, text: str, stop: threading.Event) -> None:
@@ -121,11 +126,13 @@ class BatchGenerator:
         row = _Row(key=key, voice=voice_state, chunks=prepared, stop=stop)
         self._rows[key] = row
         self._start_chunk(row)
+        row.first_chunk = row.chunk
 
     def remove(self, key: int) -> None:
         """Drop row KEY at once (its client left); nothing more comes for it."""
         if self._rows.pop(key, None) is not None:
             self._stale = True
+        self._unheard.discard(key)
 
     @property
     def rows(self) -> int:
@@ -154,11 +161,17 @@ class BatchGenerator:
             events, self._events = self._events, []
         for key, _error in events:
             self._rows.pop(key, None)
-        joining = self._prompt(events)
+            self._unheard.discard(key)
+        prompted = self._prompt(events)
+        self._ready.extend(prompted)
+        if prompted:  # first let the caller add the rows that came meanwhile: they join too
+            return events
+        joining = [(row, state) for row, state in self._ready if self._rows.get(row.key) is row]
+        self._ready = []
         keep = [key for key in self._lm.keys if key in self._rows and self._rows[key].in_lm]
         if joining or len(keep) != len(self._lm) or self._lm.room < 1:
             self._rebuild(keep, joining)
-        if len(self._lm) and (self._decoder.behind < MAX_LEAD or self._starting()):
+        if len(self._lm) and (self._decoder.behind < self._lead() or self._starting()):
             self._decoder.send(self._lm_step())
         elif not len(self._lm) and self._stale:
             self._stale = False
@@ -191,6 +204,12 @@ class BatchGenerator:
                     events.append((row.key, err))
             return joining
 
+    def _lead(self) -> int:
+        """Steps the FlowLM may run ahead: MAX_LEAD, or none while a row's first audio is being
+        decoded (measured: the steps beside it took the decoder's CPU and held its first audio
+        back by a third)."""
+        return 1 if self._unheard else MAX_LEAD
+
     def _starting(self) -> bool:
         """True when a row has yet to make its first latent: it need not wait for the decoder,
         which decodes first frames ahead of the rest."""
@@ -217,6 +236,8 @@ class BatchGenerator:
                 row.eos_step = row.step
             done = row.eos_step is not None and row.step >= row.eos_step + row.frames_after_eos
             if not done:  # pocket-tts drops the latent of the step that ends the chunk
+                if row.latent is None and row.chunk == row.first_chunk:
+                    self._unheard.add(row.key)
                 row.latent = latents[i : i + 1]
                 keys.append(row.decoder_key)
                 kept.append(row.latent)
@@ -263,6 +284,10 @@ class BatchGenerator:
         return latent[:, None, :], eos.view(-1)
 
     # -- from the other threads -------------------------------------------------------------
+    def _audio(self, key: int, samples: np.ndarray) -> None:
+        self._unheard.discard(key)
+        self._on_audio(key, samples)
+
     def _wake(self) -> None:
         with self._inbox:
             self._inbox.notify()
