@@ -60,9 +60,12 @@ Segment = str | Silence
 class Batch(Protocol):
     """Rows of one model speaking together; used by the worker's thread only."""
 
-    def add(self, key: int, voice_state: object, text: str, stop: threading.Event) -> None:
+    def add(
+        self, key: int, voice_state: object, text: str, stop: threading.Event, first: bool = True
+    ) -> None:
         """Start speaking TEXT as row KEY, until STOP is set; raise if this text or voice
-        cannot be spoken."""
+        cannot be spoken. FIRST: nothing of this request has been heard yet (its first audio
+        is worth a little of the others' speed)."""
         ...
 
     def remove(self, key: int) -> None:
@@ -118,7 +121,9 @@ class OneAtATime:
         self._frames: Iterator[object] | None = None
         self._stop = threading.Event()
 
-    def add(self, key: int, voice_state: object, text: str, stop: threading.Event) -> None:
+    def add(
+        self, key: int, voice_state: object, text: str, stop: threading.Event, first: bool = True
+    ) -> None:
         assert self._key is None, "one row at a time"
         self._stop = stop
         self._frames = iter(self.model.generate(voice_state, text, stop))
@@ -464,7 +469,8 @@ class Worker:
                         continue
                     return
                 key = next(self._keys)
-                self._batch.add(key, synthesis.voice_state, segment, synthesis.stop)
+                first = synthesis.stats.samples == 0
+                self._batch.add(key, synthesis.voice_state, segment, synthesis.stop, first)
             except Exception as err:  # this request's voice or text: the others go on
                 self._fail(synthesis, err)
                 return

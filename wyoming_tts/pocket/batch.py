@@ -92,10 +92,13 @@ class BatchGenerator:
         self._decoder = Decoder(model, self._audio, self._post, self._wake)
 
     # -- rows -------------------------------------------------------------------------------
-    def add(self, key: int, voice_state: object, text: str, stop: threading.Event) -> None:
+    def add(
+        self, key: int, voice_state: object, text: str, stop: threading.Event, first: bool = True
+    ) -> None:
         """Speak TEXT in VOICE_STATE as row KEY, dropped between two frames once STOP is set.
 
-        Raise ValueError for a text with nothing to say."""
+        FIRST: its listener has heard nothing yet, so its first frame goes out before the
+        FlowLM runs ahead again. Raise ValueError for a text with nothing to say."""
         model = self.model
         chunks = split_into_best_sentences(
             self.flow_lm.conditioner.tokenizer,
@@ -126,7 +129,7 @@ class BatchGenerator:
         row = _Row(key=key, voice=voice_state, chunks=prepared, stop=stop)
         self._rows[key] = row
         self._start_chunk(row)
-        row.first_chunk = row.chunk
+        row.first_chunk = row.chunk if first else -1
 
     def remove(self, key: int) -> None:
         """Drop row KEY at once (its client left); nothing more comes for it."""
