@@ -132,7 +132,8 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
         "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "english_18m_2026-10",
         "--web-uri", "tcp://0.0.0.0:8099", "--web-allow", "172.30.32.2",
         "--voices-dir", str(tmp_path), "--voice", "marius", "--quantize", "--threads", "2",
-        "--max-batch", "2", "--sentence-silence", "0.3", "--volume", "1.5", "--max-text-chars", "2000", "--debug",
+        "--max-batch", "2", "--sentence-silence", "0.3", "--volume", "1.5",
+        "--max-text-chars", "2000", "--debug",
     ]  # fmt: skip
     assert env == {"HF_TOKEN": "hf_secret"}
 

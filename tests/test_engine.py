@@ -12,7 +12,8 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from tests.conftest import FakeModel, audio_bytes, client, read_until
 from wyoming_tts.__main__ import App
-from wyoming_tts.engine.scheduler import Synthesis, Worker
+from wyoming_tts.engine.scheduler import Worker
+from wyoming_tts.engine.synthesis import Synthesis
 
 
 async def _wait_for(condition, timeout: float = 5.0) -> None:
@@ -192,7 +193,7 @@ async def test_sentence_silence_between_sentences(fake_settings, tmp_path) -> No
 
 
 async def test_waiting_frames_go_out_together_but_the_first_goes_alone() -> None:
-    from wyoming_tts.engine.scheduler import MAX_COALESCED_BYTES, Synthesis
+    from wyoming_tts.engine.synthesis import MAX_COALESCED_BYTES, Synthesis
 
     synthesis = Synthesis("t", asyncio.get_running_loop())
     synthesis.coalesce_bytes = MAX_COALESCED_BYTES
@@ -207,7 +208,7 @@ async def test_waiting_frames_go_out_together_but_the_first_goes_alone() -> None
 
 
 async def test_a_chosen_chunk_size_is_kept() -> None:
-    from wyoming_tts.engine.scheduler import Synthesis
+    from wyoming_tts.engine.synthesis import Synthesis
 
     synthesis = Synthesis("t", asyncio.get_running_loop())  # coalesce_bytes 0: as set
     for _ in range(3):
@@ -218,6 +219,6 @@ async def test_a_chosen_chunk_size_is_kept() -> None:
 
 
 def _end() -> object:
-    from wyoming_tts.engine import scheduler as engine
+    from wyoming_tts.engine import synthesis as engine
 
     return engine._END

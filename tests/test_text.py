@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from wyoming_tts.commands.normalize import spoken_segments
-from wyoming_tts.engine.scheduler import Silence
+from wyoming_tts.engine.synthesis import Silence
 from wyoming_tts.text import speech_parts
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -19,7 +19,7 @@ import regex
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from wyoming_tts.engine.scheduler import Silence
+from wyoming_tts.engine.synthesis import Silence
 from wyoming_tts.text import (
     MAX_SEGMENT_CHARS,
     TextPipeline,

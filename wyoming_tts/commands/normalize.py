@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wyoming_tts.engine.scheduler import Silence
+from wyoming_tts.engine.synthesis import Silence
 from wyoming_tts.languages import CODES
 from wyoming_tts.text import speech_parts, split_text
 

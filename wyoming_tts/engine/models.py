@@ -18,7 +18,9 @@ from functools import partial
 from typing import Protocol
 
 from wyoming_tts import memory
-from wyoming_tts.engine.scheduler import EngineBusy, Model, Synthesis, Worker, WorkerClosed
+from wyoming_tts.engine.model import Model
+from wyoming_tts.engine.scheduler import Worker
+from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, WorkerClosed
 from wyoming_tts.preferences import Preferences
 from wyoming_tts.settings import ModelSpec, Settings
 from wyoming_tts.voices import LanguageModel, StateModel, Voice, VoiceCatalog, VoiceStates

@@ -1,302 +1,42 @@
-"""The synthesis worker: requests in a fair turn, one segment at a time, one thread per model.
+"""The worker of one model: the active requests speak together, a row each, in a fair turn.
 
-The asyncio side submits a `Synthesis`, feeds it segments as the text path yields them and reads
-16-bit PCM from it. The worker thread takes the next segment of the active requests in turn
-(round-robin), so a short request is never stuck behind a long one, and a streamed request that
-waits for its LLM holds nothing: it has no segment ready, so it is skipped until text comes.
-A request whose client has not read its audio (more than `max_buffered_seconds` waiting) is
-skipped too, so a client that stops reading costs memory that is bounded and time that is none.
-Nothing here knows of Wyoming events or of torch: the model sits behind the `Model` protocol.
+The asyncio side submits a `Synthesis` (engine.synthesis) and feeds it segments. The worker
+thread gives each request with a segment ready a row of the model's `Batch`, up to
+`max_batch`: the rows share every frame, and join and leave between two frames. A request
+gives its row back after each segment, so when more requests are active than rows, those that
+waited longest get the next rows: a short request is never stuck behind a long one, and a
+streamed request that waits for its LLM holds nothing (it has no segment ready). A request
+whose client has not read its audio is skipped too. Nothing here knows of Wyoming events or
+of torch: the model sits behind the `Model` and `Batch` protocols.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
 
 import numpy as np
 
 from wyoming_tts import memory
+from wyoming_tts.engine.model import Batch, Model, OneAtATime
+from wyoming_tts.engine.synthesis import (
+    _END,
+    _NOT_LOADED,
+    MAX_BUFFERED_SECONDS,
+    MAX_COALESCED_BYTES,
+    EngineBusy,
+    Silence,
+    Synthesis,
+    SynthesisError,
+    VoiceLoader,
+    WorkerClosed,
+)
 
 _LOGGER = logging.getLogger(__name__)
-
-# Audio a client may leave unread before its request is paused (the worker serves the others).
-MAX_BUFFERED_SECONDS = 20.0
-# When the model is ahead of the client, frames already made go out together, up to this many
-# bytes an event (0.16 s at 24 kHz): fewer events to frame and parse, the same audio.
-MAX_COALESCED_BYTES = 7680
-
-
-class EngineBusy(Exception):
-    """The request queue is full."""
-
-
-class WorkerClosed(Exception):
-    """The worker was closed (its model unloaded) before the request reached it."""
-
-
-class SynthesisError(Exception):
-    """The model failed while speaking; the message is for the user."""
-
-
-@dataclass(frozen=True)
-class Silence:
-    """A pause of SECONDS, sent as zero samples."""
-
-    seconds: float
-
-
-Segment = str | Silence
-
-
-class Batch(Protocol):
-    """Rows of one model speaking together; used by the worker's thread only."""
-
-    def add(
-        self, key: int, voice_state: object, text: str, stop: threading.Event, first: bool = True
-    ) -> None:
-        """Start speaking TEXT as row KEY, until STOP is set; raise if this text or voice
-        cannot be spoken. FIRST: nothing of this request has been heard yet (its first audio
-        is worth a little of the others' speed)."""
-        ...
-
-    def remove(self, key: int) -> None:
-        """Drop row KEY now; nothing more comes for it."""
-        ...
-
-    def step(self) -> list[tuple[int, BaseException | None]]:
-        """Advance every row one frame; its audio goes to the batch's sink as it is made.
-
-        Returns (key, None) when a row's text is all spoken (after its last audio), and
-        (key, exception) when it failed. Returns soon when there is nothing to do."""
-        ...
-
-    def pending(self) -> bool:
-        """True while any row has audio still to come."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class Model(Protocol):
-    """What the worker needs of a loaded model."""
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    @property
-    def frame_samples(self) -> int: ...
-
-    def generate(self, voice_state: object, text: str, stop: threading.Event) -> Iterator[object]:
-        """Yield float32 frames (anything numpy can read) for TEXT, stopping when STOP is set."""
-        ...
-
-
-AudioSink = Callable[[int, object], None]  # (row key, float32 frame), from any thread
-
-
-class BatchModel(Model, Protocol):
-    """A model whose rows can share each frame (pocket-tts's batch dimension)."""
-
-    def open_batch(self, on_audio: AudioSink) -> Batch: ...
-
-
-class OneAtATime:
-    """The Batch of a model that speaks one text at a time (its `generate`), one row at most."""
-
-    capacity = 1
-
-    def __init__(self, model: Model, on_audio: AudioSink) -> None:
-        self.model = model
-        self._on_audio = on_audio
-        self._key: int | None = None
-        self._frames: Iterator[object] | None = None
-        self._stop = threading.Event()
-
-    def add(
-        self, key: int, voice_state: object, text: str, stop: threading.Event, first: bool = True
-    ) -> None:
-        assert self._key is None, "one row at a time"
-        self._stop = stop
-        self._frames = iter(self.model.generate(voice_state, text, stop))
-        self._key = key
-
-    def remove(self, key: int) -> None:
-        if key == self._key:
-            self._drop()
-
-    def step(self) -> list[tuple[int, BaseException | None]]:
-        if self._key is None or self._frames is None:
-            return []
-        key = self._key
-        try:
-            frame = next(self._frames)
-        except StopIteration:
-            self._drop()
-            return [(key, None)]
-        except Exception as err:
-            self._drop()
-            return [(key, err)]
-        self._on_audio(key, frame)
-        return []
-
-    def pending(self) -> bool:
-        return self._key is not None
-
-    def close(self) -> None:
-        self._stop.set()
-        self._drop()
-
-    def _drop(self) -> None:
-        frames, self._frames, self._key = self._frames, None, None
-        close = getattr(frames, "close", None)
-        if close is not None:
-            with contextlib.suppress(ValueError):  # still running in the worker's thread
-                close()
-
-
-VoiceLoader = Callable[[], object]
-
-_END = object()
-_NOT_LOADED = object()
-
-
-@dataclass
-class Stats:
-    """What one request cost, for the log line and the benchmark."""
-
-    chars: int = 0
-    submitted: float = field(default_factory=time.monotonic)
-    started: float | None = None
-    first_audio: float | None = None
-    text_ready: float | None = None
-    finished: float | None = None
-    busy_seconds: float = 0.0
-    samples: int = 0
-    cancelled: bool = False
-
-
-class Synthesis:
-    """One request. Feed segments from any thread, read PCM on the event loop with `audio()`."""
-
-    def __init__(self, label: str, loop: asyncio.AbstractEventLoop) -> None:
-        self.label = label
-        self.load_voice: VoiceLoader = lambda: None
-        self.stats = Stats()
-        self.stop = threading.Event()
-        self.max_buffered_samples = 0  # set by the worker; 0 = no bound
-        self.volume = 1.0  # this request's gain, on top of the worker's
-        self.coalesce_bytes = 0  # set by the worker; 0 = one frame an event
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._segments: deque[Segment] = deque()
-        self._closed = False
-        self._buffered = 0  # samples made but not yet read by the client
-        self._wake: Callable[[], None] = lambda: None
-        self._audio: asyncio.Queue[object] = asyncio.Queue()
-        self.voice_state: object = _NOT_LOADED  # worker side
-        self.spoken = False  # worker side
-        self.row: int | None = None  # worker side: the batch row speaking its segment
-        self.turn = 0.0  # worker side: when it last got a row (0: never)
-
-    # -- client side ------------------------------------------------------------------------
-    def feed(self, segment: Segment) -> None:
-        """Add a text segment (or a pause) to speak after the ones already fed."""
-        if isinstance(segment, str):
-            if not segment.strip():
-                return
-            self.stats.chars += len(segment)
-        with self._lock:
-            if self.stats.text_ready is None:
-                self.stats.text_ready = time.monotonic()
-            self._segments.append(segment)
-        self._wake()
-
-    def close(self) -> None:
-        """Say that no more text will come."""
-        with self._lock:
-            self._closed = True
-        self._wake()
-
-    def cancel(self) -> None:
-        """Stop as soon as possible: between two frames, or before starting."""
-        if not self.stop.is_set():
-            self.stats.cancelled = True
-            self.stop.set()
-            self._wake()
-
-    async def audio(self) -> AsyncIterator[bytes]:
-        """Yield 16-bit PCM until the request is done; raise SynthesisError on failure.
-
-        The first chunk goes alone (first audio as soon as it exists); later, frames that are
-        already waiting are joined, up to MAX_COALESCED_BYTES.
-        """
-        held: object = None
-        first = True
-        while True:
-            item = held if held is not None else await self._audio.get()
-            held = None
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, bytes)
-            chunk = item
-            while not first and len(chunk) < self.coalesce_bytes and not self._audio.empty():
-                following = self._audio.get_nowait()
-                if not isinstance(following, bytes):
-                    held = following
-                    break
-                chunk += following
-            first = False
-            with self._lock:
-                was_full = self._full()
-                self._buffered -= len(chunk) // 2
-                wake = was_full and not self._full()
-            if wake:
-                self._wake()
-            yield chunk
-
-    # -- worker side (called with the worker's lock held, except emit) ----------------------
-    def _full(self) -> bool:
-        return 0 < self.max_buffered_samples <= self._buffered
-
-    def ready(self) -> bool:
-        """True when the worker has something to do for this request now."""
-        with self._lock:
-            if self.stop.is_set():
-                return True
-            if self._segments:
-                return not self._full()
-            return self._closed
-
-    def has_segment(self) -> bool:
-        with self._lock:
-            return bool(self._segments)
-
-    def take(self) -> Segment | None:
-        """The next segment; None when the request is over (closed and spoken, or stopped)."""
-        with self._lock:
-            if self.stop.is_set() or not self._segments:
-                return None
-            return self._segments.popleft()
-
-    def emit(self, item: object) -> None:
-        if isinstance(item, bytes):
-            with self._lock:
-                self._buffered += len(item) // 2
-        try:
-            self._loop.call_soon_threadsafe(self._audio.put_nowait, item)
-        except RuntimeError:  # the event loop is closed: nobody is listening any more
-            self.stop.set()
 
 
 class Worker:

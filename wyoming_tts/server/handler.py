@@ -31,7 +31,7 @@ from wyoming.tts import (
 )
 
 from wyoming_tts.engine.models import AudioFormat, Models, VoiceError
-from wyoming_tts.engine.scheduler import EngineBusy, Synthesis, SynthesisError
+from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, SynthesisError
 from wyoming_tts.server.framing import BadEvent, read_event
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextPipeline, TextTooLong, feed_whole_text

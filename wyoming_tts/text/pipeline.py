@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from wyoming_tts.engine.scheduler import Segment, Silence, Synthesis
+from wyoming_tts.engine.synthesis import Segment, Silence, Synthesis
 from wyoming_tts.text.speech import speech_parts
 from wyoming_tts.text.split import MAX_SEGMENT_CHARS, SegmentSplitter
 

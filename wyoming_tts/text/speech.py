@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from wyoming_tts.engine.scheduler import Silence
+from wyoming_tts.engine.synthesis import Silence
 from wyoming_tts.text.cleanup import cleanup
 from wyoming_tts.text.lang import words_for
 from wyoming_tts.text.numbers import normalize_numbers

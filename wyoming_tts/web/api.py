@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from wyoming_tts.engine.models import Models, VoiceError
-from wyoming_tts.engine.scheduler import EngineBusy, Synthesis, SynthesisError
+from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, SynthesisError
 from wyoming_tts.preferences import MAX_VOLUME, MIN_VOLUME
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextPipeline, feed_whole_text, prepare_text
