@@ -157,15 +157,20 @@ async def tiny_server(
     tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[App]:
     """One server on the tiny model, shared by the protocol tests."""
+    async with running(tiny_server_settings(tiny, tmp_path_factory.mktemp("data"))) as app:
+        yield app
+
+
+def tiny_server_settings(tiny: dict[str, Path], data: Path, **changes: object) -> Settings:
+    """Settings of a server on the tiny model with its voice, on a free port."""
     settings = Settings(
         uri=f"tcp://127.0.0.1:{free_port()}",
         models=(ModelSpec(str(tiny["config"]), "en"),),
         voice="hummer",
         voices_dirs=(tiny["voices"],),
-        data_dir=tmp_path_factory.mktemp("data"),
+        data_dir=data,
     )
-    async with running(settings) as app:
-        yield app
+    return with_settings(settings, **changes)
 
 
 def address(app: App) -> tuple[str, int]:

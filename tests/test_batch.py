@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from tests.conftest import client, free_port, read_until, running
+from tests.conftest import client, read_until, running, tiny_server_settings
 from wyoming_tts.__main__ import App
-from wyoming_tts.settings import ModelSpec, Settings
 
 TOLERANCE = 1e-5
 
@@ -162,14 +161,7 @@ async def fp32_server(
 ) -> AsyncIterator[App]:
     """The tiny model in float32: int8's activation scale is shared by the rows of a batch
     (torch's dynamic quantization takes one scale per call), so only float32 is exact."""
-    settings = Settings(
-        uri=f"tcp://127.0.0.1:{free_port()}",
-        models=(ModelSpec(str(tiny["config"]), "en"),),
-        voice="hummer",
-        voices_dirs=(tiny["voices"],),
-        data_dir=tmp_path_factory.mktemp("data"),
-        quantize=False,
-    )
+    settings = tiny_server_settings(tiny, tmp_path_factory.mktemp("data"), quantize=False)
     async with running(settings) as app:
         yield app
 
