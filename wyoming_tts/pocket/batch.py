@@ -21,6 +21,7 @@ import itertools
 import logging
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +91,8 @@ class BatchGenerator:
         self._on_audio = on_audio
         self._unheard: set[int] = set()  # rows stepped whose first audio is not out yet
         self._decoder = Decoder(model, self._audio, self._post, self._wake)
+        # Prompts many rows at once on the second core, when the decoder leaves it free.
+        self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-prompt")
 
     # -- rows -------------------------------------------------------------------------------
     def add(
@@ -149,6 +152,7 @@ class BatchGenerator:
 
     def close(self) -> None:
         self._decoder.close()
+        self._helper.shutdown(wait=False)
 
     # -- the FlowLM step --------------------------------------------------------------------
     @torch.no_grad()
@@ -194,7 +198,7 @@ class BatchGenerator:
         if not ready:
             return []
         try:
-            states = prefill(self.model, [row.voice for row, _t in ready], [t for _r, t in ready])
+            states = self._prefill_split(ready)
             return [(row, state) for (row, _t), state in zip(ready, states, strict=True)]
         except Exception:  # one row's voice may be at fault: try each alone
             joining = []
@@ -206,6 +210,20 @@ class BatchGenerator:
                     del self._rows[row.key]
                     events.append((row.key, err))
             return joining
+
+    def _prefill_split(self, ready: list[tuple[_Row, torch.Tensor]]) -> list[ModelState]:
+        """Prompt READY; with the decoder idle, half of them on its core meanwhile."""
+        voices = [row.voice for row, _t in ready]
+        tokens = [t for _r, t in ready]
+        if len(ready) < 2 or self._decoder.behind > 0:
+            return prefill(self.model, voices, tokens)
+        half = len(ready) // 2
+        other = self._helper.submit(prefill, self.model, voices[half:], tokens[half:])
+        try:
+            mine = prefill(self.model, voices[:half], tokens[:half])
+        finally:
+            theirs = other.result()
+        return [*mine, *theirs]
 
     def _lead(self) -> int:
         """Steps the FlowLM may run ahead: MAX_LEAD, or none while a row's first audio is being
