@@ -14,16 +14,33 @@ import pytest
 def test_bench_prints_the_table(tiny: dict[str, Path]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
-         "--runs", "2", "--requests", "21", "--describes", "5", "--clients", "1,2"],
+         "--runs", "2", "--requests", "21", "--describes", "5", "--clients", "1,2,4",
+         "--rounds", "1"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     table = result.stdout
     for row in ("P1 time to first audio", "P2 real-time factor", "P3 streamed reply",
                 "P4 Describe latency", "P5 server memory", "1 client(s) at once",
-                "2 client(s) at once"):  # fmt: skip
+                "2 client(s) at once", "4 client(s) at once", "4 clients: slowest first audio",
+                "The later of two simultaneous clients", "A 3-word request while",
+                ):  # fmt: skip
         assert f"| {row}" in table, row
-    assert "0 errors" in table and "CPU:" in table
+    assert "0 errors" in table and "CPU:" in table and "--max-batch 4" in table
+
+
+@pytest.mark.slow
+def test_bench_measures_rows_per_batch(tiny: dict[str, Path]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
+         "--batch-sizes", "1,2", "--seconds", "1"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 1 |")]
+    rows += [line for line in result.stdout.splitlines() if line.startswith("| 2 |")]
+    assert len(rows) == 2, result.stdout
+    assert all("real time" in row and "median" in row for row in rows)
 
 
 def test_random_weights_config_is_the_full_size_architecture(tmp_path: Path) -> None:
