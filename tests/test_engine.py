@@ -222,3 +222,31 @@ def _end() -> object:
     from wyoming_tts.engine import synthesis as engine
 
     return engine._END
+
+
+async def test_a_waiting_request_gets_the_next_row_before_the_one_that_just_had_it(
+    fake_server: tuple[App, FakeModel],
+) -> None:
+    """One row (the fake speaks one text at a time): a long stream must not keep it."""
+    app, model = fake_server
+    model.delay = 0.01  # 50 ms a segment
+    finished: list[str] = []
+
+    async def long_stream() -> None:
+        async with client(app) as conn:
+            await conn.write_event(SynthesizeStart().event())
+            sentences = " ".join(f"This is sentence number {n} of the story." for n in range(8))
+            await conn.write_event(SynthesizeChunk(sentences).event())
+            await conn.write_event(SynthesizeStop().event())
+            await read_until(conn, "synthesize-stopped", timeout=10)
+        finished.append("long")
+
+    task = asyncio.create_task(long_stream())
+    await _wait_for(model.running.is_set)
+    async with client(app) as conn:
+        await conn.write_event(Synthesize("Lights are on.").event())
+        await read_until(conn, "audio-stop", timeout=10)
+    finished.append("short")
+    await task
+    assert finished == ["short", "long"]
+    model.delay = 0.0

@@ -1,7 +1,8 @@
 """The process's memory: what it holds, what it can get back, what the host still has.
 
-glibc keeps freed memory in per-thread arenas; Pocket TTS starts two threads per generation, so
-a busy server collects arenas it never returns. Two arenas and a trim after loading and after
+glibc keeps freed memory in per-thread arenas; the model's threads (the worker, the decoder,
+the prompting helper) each allocate and free caches all the time, so a busy server collects
+arenas it never returns. Two arenas and a trim after loading and after
 requests keep the resident size near what the model needs. On other C libraries these are
 no-ops.
 """

@@ -44,8 +44,9 @@ class Worker:
 
     Each active request with a segment ready gets a row of the model's batch, up to
     `max_batch`; the rows share every frame. A request whose segment is spoken gives its row
-    back and queues for the next, behind the others that wait (round-robin), so a short
-    request is never stuck behind a long one. Cancelled rows leave between two frames.
+    back and queues for the next; rows go to those that waited longest since their last row,
+    so a short request is never stuck behind a long one. Cancelled rows leave between two
+    frames.
     """
 
     def __init__(
