@@ -118,6 +118,51 @@ def test_a_long_text_is_cut_into_chunks_as_pocket_tts_cuts_it(tiny_model) -> Non
     _same(audio[1], _alone(model, voices[1], TEXTS[0]))
 
 
+def test_a_new_request_is_prompted_between_the_pieces_of_a_next_chunk(
+    tiny_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A speaking row's next chunk is prompted a piece at a time; a request that has heard
+    nothing yet goes between two pieces, and both speak as they would alone."""
+    from wyoming_tts.pocket import batch as batch_module
+    from wyoming_tts.pocket.batch import PROMPT_PIECE, BatchGenerator
+
+    model, voices = tiny_model
+    calls: list[list[tuple[str, int]]] = []  # each prompting call: (whose state, tokens)
+    real_prefill = batch_module.prefill
+
+    def recording(model: object, states: list[object], tokens: list[object]) -> list[object]:
+        names = {id(voices[0]): "A's voice", id(voices[1]): "B's voice"}
+        pairs = zip(states, tokens, strict=True)
+        calls.append([(names.get(id(s), "A so far"), int(t.shape[1])) for s, t in pairs])  # type: ignore[attr-defined]
+        return real_prefill(model, states, tokens)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch_module, "prefill", recording)
+    long_text = " ".join([TEXTS[1]] * 3)  # several chunks of up to 50 tokens
+    audio: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    batch = BatchGenerator(model, lambda key, samples: audio[key].append(samples.copy()))
+    ends: dict[int, object] = {}
+    joined_after = -1
+    try:
+        batch.add(0, voices[0], long_text, threading.Event())
+        for _ in range(5000):
+            if joined_after < 0 and len(calls) >= 2:  # the first piece of its second chunk
+                joined_after = len(calls)
+                batch.add(1, voices[1], TEXTS[2], threading.Event())
+            for key, error in batch.step():
+                ends[key] = error
+            if len(ends) == 2 and not batch.pending():
+                break
+    finally:
+        batch.close()
+    assert ends == {0: None, 1: None}
+    assert calls[0][0][0] == "A's voice" and calls[0][0][1] > PROMPT_PIECE  # whole
+    assert calls[1] == [("A's voice", PROMPT_PIECE)]  # its second chunk: a piece
+    assert [who for who, _n in calls[joined_after]] == ["B's voice"]  # whole, next
+    assert [who for who, _n in calls[joined_after + 1]] == ["A so far"]  # then A's pieces go on
+    _same(np.concatenate(audio[0]), _alone(model, voices[0], long_text))
+    _same(np.concatenate(audio[1]), _alone(model, voices[1], TEXTS[2]))
+
+
 def test_a_row_cancelled_mid_batch_leaves_the_others_exact(tiny_model) -> None:
     model, voices = tiny_model
     starts = {0: (0, voices[0], TEXTS[1]), 1: (0, voices[1], TEXTS[1]), 2: (2, voices[0], TEXTS[3])}
@@ -272,7 +317,10 @@ def test_a_first_frame_goes_ahead_of_the_decoders_queue_and_stays_exact(tiny_mod
     hold = threading.Event()
     ended: list[int] = []
 
+    busy = threading.Event()
+
     def on_audio(key: int, samples: np.ndarray) -> None:
+        busy.set()
         hold.wait(10)  # the decoder stays on A's first frame until every step is queued
         audio[key].append(samples.copy())
         order.append((key, len(audio[key])))
@@ -285,6 +333,8 @@ def test_a_first_frame_goes_ahead_of_the_decoders_queue_and_stays_exact(tiny_mod
             latents = a[i] if i < 3 else torch.cat([a[i], b[i - 3]])
             last = {0, 1} if i == 5 else set()
             decoder.send(Step(keys=keys, latents=latents, last=last))
+            if i == 0:
+                assert busy.wait(10)  # A's first frame is being decoded
         hold.set()
         deadline = time.monotonic() + 10
         while len(ended) < 2 and time.monotonic() < deadline:

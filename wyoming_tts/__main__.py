@@ -100,10 +100,11 @@ def _load_model(settings: Settings, spec: ModelSpec) -> Any:
     from wyoming_tts.pocket import model as pocket
 
     quantize, threads = settings.quantize, settings.threads
-    spec = autopick.resolve(spec, quantize=quantize, threads=threads, data_dir=settings.data_dir)
-    model = pocket.load_model(spec, quantize=quantize, threads=threads)
-    memory.trim()
-    return model
+    with memory.loading():
+        spec = autopick.resolve(
+            spec, quantize=quantize, threads=threads, data_dir=settings.data_dir
+        )
+        return pocket.load_model(spec, quantize=quantize, threads=threads)
 
 
 def _first_per_language(specs: Sequence[ModelSpec]) -> list[ModelSpec]:

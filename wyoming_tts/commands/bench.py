@@ -293,6 +293,11 @@ async def _measure(
     )
 
     await _concurrency(args, speak, results, ttfa_socket)
+    results.add(
+        "Server memory after the clients at once / peak so far",
+        f"{rss_mb(server.pid):.0f} / {peak_mb(server.pid):.0f} MB",
+        "",
+    )
     return results
 
 

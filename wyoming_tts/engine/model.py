@@ -38,6 +38,10 @@ class Batch(Protocol):
         """True while any row has audio still to come."""
         ...
 
+    def wake(self) -> None:
+        """End a `step` that is waiting, soon (from any thread): a request needs the worker."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -105,6 +109,9 @@ class OneAtATime:
 
     def pending(self) -> bool:
         return self._key is not None
+
+    def wake(self) -> None:
+        """Its step never waits."""
 
     def close(self) -> None:
         self._stop.set()

@@ -44,6 +44,10 @@ LM_ROOM = 48
 # it is behind (measured: two cost a single client 18 % of its speed); a row that joins waits
 # behind at most these for its first audio.
 MAX_LEAD = 3
+# Tokens of a speaking row's next prompt run in one call (a call of about one 4-row step on
+# the flagship): a request that arrives meanwhile is prompted after this piece, not after
+# the whole prompt.
+PROMPT_PIECE = 16
 # pocket-tts ignores end of speech on the first frames (TTSModel._MIN_FRAMES_BEFORE_EOS).
 MIN_FRAMES_BEFORE_EOS = TTSModel._MIN_FRAMES_BEFORE_EOS
 
@@ -82,12 +86,14 @@ class BatchGenerator:
         self._rows: dict[int, _Row] = {}
         self._chunks = itertools.count()
         self.peak_rows = 0  # the most rows that shared a frame
-        self._to_prompt: list[tuple[_Row, torch.Tensor]] = []  # rows starting a chunk
+        # Rows starting a chunk: (row, its state so far, the tokens still to prompt).
+        self._to_prompt: list[tuple[_Row, ModelState, torch.Tensor]] = []
         self._ready: list[tuple[_Row, ModelState]] = []  # prompted, to join at the next step
         self._stale = False  # rows left: the decoder must hear of it
         # What the decoder hands back: the ends and errors of rows.
         self._inbox = threading.Condition()
         self._events: list[Event] = []
+        self._woken = False  # the worker's thread is wanted: the next wait ends at once
         self._on_audio = on_audio
         self._unheard: set[int] = set()  # rows stepped whose first audio is not out yet
         self._decoder = Decoder(model, self._audio, self._post, self._wake)
@@ -150,6 +156,13 @@ class BatchGenerator:
             waiting = bool(self._events)
         return bool(self._rows) or waiting or self._decoder.behind > 0
 
+    def wake(self) -> None:
+        """End a `step` that waits for the decoder, or the next one (a request needs the
+        worker's thread)."""
+        with self._inbox:
+            self._woken = True
+            self._inbox.notify()
+
     def close(self) -> None:
         self._decoder.close()
         self._helper.shutdown(wait=False)
@@ -169,9 +182,7 @@ class BatchGenerator:
         for key, _error in events:
             self._rows.pop(key, None)
             self._unheard.discard(key)
-        prompted = self._prompt(events)
-        self._ready.extend(prompted)
-        if prompted:  # first let the caller add the rows that came meanwhile: they join too
+        if self._prompt(events):  # first let the caller add the rows that came meanwhile
             return events
         joining = [(row, state) for row, state in self._ready if self._rows.get(row.key) is row]
         self._ready = []
@@ -185,45 +196,91 @@ class BatchGenerator:
             self._decoder.send(Step(keys=[], latents=None))  # the decoder lets go of its rows
         elif not events:
             with self._inbox:
-                if not self._events:
+                if not self._events and not self._woken:
                     self._inbox.wait(wait)
+                self._woken = False
         return events
 
-    def _prompt(self, events: list[Event]) -> list[tuple[_Row, ModelState]]:
+    def _prompt(self, events: list[Event]) -> bool:
         """Prompt the rows that start a chunk, together; a row that cannot start fails alone.
 
-        A failing row's error goes to EVENTS."""
-        ready = [(row, t) for row, t in self._to_prompt if self._rows.get(row.key) is row]
-        self._to_prompt = []
-        if not ready:
-            return []
+        Rows whose listener has heard nothing yet go first, whole. Rows already speaking
+        (their next chunk) are prompted PROMPT_PIECE tokens a call, so that a request that
+        arrives meanwhile waits for one piece, not for a whole prompt. Rows whose prompt is
+        done go to `_ready`; a failing row's error goes to EVENTS. False: nothing to prompt."""
+        waiting = [entry for entry in self._to_prompt if self._rows.get(entry[0].key) is entry[0]]
+        if not waiting:
+            self._to_prompt = []
+            return False
+
+        def urgent(row: _Row) -> bool:
+            return row.chunk == row.first_chunk
+
+        # (row, its state so far, the tokens of this call, the tokens after them)
+        group: list[tuple[_Row, ModelState, torch.Tensor, torch.Tensor]]
+        if not any(urgent(row) for row, _s, _t in waiting) and (
+            self._unheard or any(urgent(row) for row, _state in self._ready)
+        ):
+            return False  # a listener waits for its first frame: that goes first
+        whole = any(urgent(row) for row, _s, _t in waiting)
+        if whole:
+            group = [(row, s, t, t[:, :0]) for row, s, t in waiting if urgent(row)]
+            self._to_prompt = [entry for entry in waiting if not urgent(entry[0])]
+        else:
+            group = [(r, s, t[:, :PROMPT_PIECE], t[:, PROMPT_PIECE:]) for r, s, t in waiting]
+            self._to_prompt = []
+        states: list[ModelState | None]
         try:
-            states = self._prefill_split(ready)
-            return [(row, state) for (row, _t), state in zip(ready, states, strict=True)]
+            states = list(
+                self._prefill_split([g[1] for g in group], [g[2] for g in group], split=whole)
+            )
         except Exception:  # one row's voice may be at fault: try each alone
-            joining = []
-            for row, tokens in ready:
+            states = []
+            for row, state, tokens, _rest in group:
                 try:
-                    joining.append((row, prefill(self.model, [row.voice], [tokens])[0]))
+                    states.append(prefill(self.model, [state], [tokens])[0])
                 except Exception as err:
                     _LOGGER.error("Could not start row %s: %s", row.key, err, exc_info=err)
                     del self._rows[row.key]
                     events.append((row.key, err))
-            return joining
+                    states.append(None)
+        for (row, _state, _tokens, rest), state in zip(group, states, strict=True):
+            if state is None:
+                continue
+            if rest.shape[1]:
+                self._to_prompt.append((row, state, rest))
+            else:
+                self._ready.append((row, state))
+        return True
 
-    def _prefill_split(self, ready: list[tuple[_Row, torch.Tensor]]) -> list[ModelState]:
-        """Prompt READY; with the decoder idle, half of them on its core meanwhile."""
-        voices = [row.voice for row, _t in ready]
-        tokens = [t for _r, t in ready]
-        if len(ready) < 2 or self._decoder.behind > 0:
+    def _prefill_split(
+        self, voices: list[ModelState], tokens: list[torch.Tensor], split: bool = True
+    ) -> list[ModelState]:
+        """Prompt each voice with its tokens; with SPLIT and the decoder idle, half of them
+        on its core meanwhile (pieces are not split: a call of few tokens is bound by reading
+        the weights, which two cores share)."""
+        if not split or len(voices) < 2 or self._decoder.behind > 0:
             return prefill(self.model, voices, tokens)
-        half = len(ready) // 2
-        other = self._helper.submit(prefill, self.model, voices[half:], tokens[half:])
+        # Each side gets about half of the tokens (a prompt costs in proportion to them).
+        sides: tuple[list[int], list[int]] = ([], [])
+        weight = [0, 0]
+        for i in sorted(range(len(tokens)), key=lambda i: -int(tokens[i].shape[1])):
+            side = 0 if weight[0] <= weight[1] else 1
+            sides[side].append(i)
+            weight[side] += int(tokens[i].shape[1])
+        mine, theirs = sides
+
+        def run(rows: list[int]) -> list[ModelState]:
+            return prefill(self.model, [voices[i] for i in rows], [tokens[i] for i in rows])
+
+        other = self._helper.submit(run, theirs)
         try:
-            mine = prefill(self.model, voices[:half], tokens[:half])
+            mine_states = run(mine)
         finally:
-            theirs = other.result()
-        return [*mine, *theirs]
+            their_states = other.result()
+        states = dict(zip(mine, mine_states, strict=True))
+        states.update(zip(theirs, their_states, strict=True))
+        return [states[i] for i in range(len(tokens))]
 
     def _lead(self) -> int:
         """Steps the FlowLM may run ahead: MAX_LEAD, or none while a row's first audio is being
@@ -252,6 +309,7 @@ class BatchGenerator:
         keys: list[DecoderKey] = []
         kept: list[torch.Tensor] = []
         last: set[int] = set()
+        first: set[DecoderKey] = set()  # rows whose listener waits for this frame
         for i, row in enumerate(rows):
             if bool(eos[i]) and row.eos_step is None and row.step >= MIN_FRAMES_BEFORE_EOS:
                 row.eos_step = row.step
@@ -259,6 +317,7 @@ class BatchGenerator:
             if not done:  # pocket-tts drops the latent of the step that ends the chunk
                 if row.latent is None and row.chunk == row.first_chunk:
                     self._unheard.add(row.key)
+                    first.add(row.decoder_key)
                 row.latent = latents[i : i + 1]
                 keys.append(row.decoder_key)
                 kept.append(row.latent)
@@ -272,7 +331,8 @@ class BatchGenerator:
                 else:
                     last.add(row.key)
                     del self._rows[row.key]
-        return Step(keys=keys, latents=torch.cat(kept, dim=0) if kept else None, last=last)
+        joined = torch.cat(kept, dim=0) if kept else None
+        return Step(keys=keys, latents=joined, last=last, first=first)
 
     def _start_chunk(self, row: _Row) -> None:
         """Send ROW's next chunk to be prompted; it leaves the FlowLM until then."""
@@ -285,7 +345,7 @@ class BatchGenerator:
         row.frames_after_eos = frames_after_eos
         row.max_steps = self.model._estimate_max_gen_len(int(tokens.shape[1]))
         row.in_lm = False
-        self._to_prompt.append((row, tokens))
+        self._to_prompt.append((row, row.voice, tokens))
 
     def _run_lm(self, rows: list[_Row]) -> tuple[torch.Tensor, torch.Tensor]:
         flow_lm = self.flow_lm

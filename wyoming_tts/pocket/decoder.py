@@ -43,6 +43,8 @@ class Step:
     keys: list[DecoderKey]
     latents: torch.Tensor | None  # [len(keys), 1, ldim]
     last: set[int] = field(default_factory=set)
+    # Rows whose listener has heard nothing yet: this step has their first frame.
+    first: set[DecoderKey] = field(default_factory=set)
     # Rows whose first frame (this step's latent) was decoded ahead, with their state since.
     ahead: dict[DecoderKey, ModelState] = field(default_factory=dict)
 
@@ -159,7 +161,11 @@ class Decoder:
             earlier.update(request for request, _chunk in step.keys)
             # Alone at the head of the queue, new rows simply start; beside rows already
             # speaking (whose audio is ahead of their listeners), or behind steps still to
-            # decode, their first frame goes first.
+            # decode, their first frame goes first; at the head, the first frames of rows
+            # whose listener waits go before those of rows already speaking.
+            if new and step.latents is not None and position == 0:
+                waited = [(index, key) for index, key in new if key in step.first]
+                new = waited if 0 < len(waited) < len(step.keys) else new
             if new and step.latents is not None and (position > 0 or len(new) < len(step.keys)):
                 firsts.extend((step, index, key) for index, key in new)
         if not firsts:
