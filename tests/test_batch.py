@@ -11,6 +11,7 @@ the batched matrix products and of the keys turned when rows are realigned). Ove
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -276,12 +277,54 @@ async def test_a_client_that_leaves_mid_batch_frees_its_row(fp32_server: App) ->
     assert await read_until_free(fp32_server)
 
 
+async def test_requests_sent_together_are_prompted_together(
+    fp32_server: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Satellites that announce at once start in one prompt, not one after the other."""
+    from wyoming_tts.pocket.batch import BatchGenerator
+
+    groups: list[int] = []
+    real = BatchGenerator._prefill_split
+
+    def recording(self, voices, tokens, split=True):  # type: ignore[no-untyped-def]
+        groups.append(len(voices))
+        return real(self, voices, tokens, split)
+
+    monkeypatch.setattr(BatchGenerator, "_prefill_split", recording)
+    async with contextlib.AsyncExitStack() as stack:
+        conns = [await stack.enter_async_context(client(fp32_server)) for _ in range(3)]
+        for conn, text in zip(conns, TEXTS, strict=False):  # one after the other, at once
+            await conn.write_event(Synthesize(text, voice=SynthesizeVoice(name="hummer")).event())
+        for conn in conns:
+            events = await read_until(conn, "audio-stop")
+            assert events[-1].type == "audio-stop"
+    assert groups[0] == 3, groups
+
+
 async def read_until_free(app: App) -> bool:
     """A request after the others still gets its whole response."""
     async with client(app) as conn:
         await conn.write_event(Synthesize(TEXTS[2]).event())
         events = await read_until(conn, "audio-stop")
     return events[-1].type == "audio-stop"
+
+
+def test_a_turned_key_is_the_key_of_its_new_position() -> None:
+    """RowState moves keys by turning them (RoPE): a key made at position P and turned by D is
+    the key pocket-tts makes at P + D."""
+    import torch
+    from pocket_tts.modules.rope import apply_rope
+
+    from wyoming_tts.pocket.rows import rotate
+
+    generator = torch.Generator().manual_seed(5)
+    q = torch.randn(2, 7, 4, 16, generator=generator)
+    k = torch.randn(2, 7, 4, 16, generator=generator)
+    for start, delta in ((0, 1), (3, 40), (120, -37), (10, 0)):
+        _q, at_start = apply_rope(q, k, offset=start, max_period=10_000)
+        _q, at_end = apply_rope(q, k, offset=start + delta, max_period=10_000)
+        turned = rotate(at_start, delta, 10_000)
+        assert float((turned - at_end).abs().max()) <= 1e-5
 
 
 def _decode_alone(model: object, frames: list[object]) -> np.ndarray:

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from wyoming.info import Info
 from wyoming.server import AsyncServer
 
-from wyoming_tts import __version__
+from wyoming_tts import __version__, memory
 from wyoming_tts.settings import ModelSpec, Settings, SettingsError, parse_settings
 
 _LOGGER = logging.getLogger("wyoming_tts")
@@ -33,6 +33,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     limit_arenas()  # before torch and Pocket TTS start their threads
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in _COMMANDS:
+        memory.serving()  # a command's model runs as the server's does (the bench times it)
         sys.exit(_COMMANDS[args[0]](args[1:]))
     try:
         settings = parse_settings(args)
@@ -167,11 +168,13 @@ class App:
 
         _LOGGER.info("wyoming-tts %s starting", __version__)
         load_error: type[Exception] = Exception
-        if self.models is None:
-            self.models, pocket = await asyncio.to_thread(build_models, self.settings)
-            self.library_version = pocket.POCKET_TTS_VERSION
-            load_error = pocket.ModelLoadError
-        await _load(self.models, self.settings, load_error)
+        with memory.loading():  # torch's import, the model, the voice, the warm-up
+            if self.models is None:
+                self.models, pocket = await asyncio.to_thread(build_models, self.settings)
+                self.library_version = pocket.POCKET_TTS_VERSION
+                load_error = pocket.ModelLoadError
+            await _load(self.models, self.settings, load_error)
+        memory.serving()
         assert self.models is not None
         # Everything loaded so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise stall every thread (the loop too) for

@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,23 +46,43 @@ def _libc() -> ctypes.CDLL | None:
 
 
 def limit_arenas(arenas: int = ARENAS) -> bool:
-    """Cap glibc's malloc arenas and fix its mmap threshold (call before threads start).
-
-    True when it took effect."""
+    """Cap glibc's malloc arenas and fix its mmap threshold for loading (call before threads
+    start); `serving()` once the server is ready. True when it took effect."""
     mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is None:
         return False
-    return bool(mallopt(_M_ARENA_MAX, arenas)) and _mmap_threshold(SERVING_MMAP_THRESHOLD)
+    return bool(mallopt(_M_ARENA_MAX, arenas)) and _mmap_threshold(LOADING_MMAP_THRESHOLD)
+
+
+_loading = 0  # loading() calls under way
+_serving = False  # serving() was called: outside loading(), large blocks come from the heap
+_lock = threading.Lock()
+
+
+def serving() -> None:
+    """The process now serves: large blocks come from the heap (except inside `loading()`)."""
+    global _serving
+    with _lock:
+        _serving = True
+        if not _loading:
+            _mmap_threshold(SERVING_MMAP_THRESHOLD)
 
 
 @contextlib.contextmanager
 def loading() -> Iterator[None]:
-    """Around loading a model: its large temporaries get pages of their own, then a trim."""
-    _mmap_threshold(LOADING_MMAP_THRESHOLD)
+    """Around loading a model (and at start-up, warming it up): large temporaries get pages
+    of their own, then a trim."""
+    global _loading
+    with _lock:
+        _loading += 1
+        _mmap_threshold(LOADING_MMAP_THRESHOLD)
     try:
         yield
     finally:
-        _mmap_threshold(SERVING_MMAP_THRESHOLD)
+        with _lock:
+            _loading -= 1
+            if not _loading and _serving:
+                _mmap_threshold(SERVING_MMAP_THRESHOLD)
         trim()
 
 
