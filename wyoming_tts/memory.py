@@ -26,13 +26,13 @@ _M_MMAP_THRESHOLD = -3
 ARENAS = 2
 # While a model loads, allocations from this size up get pages of their own, returned the
 # moment they are freed: pocket-tts builds the full-precision model before it quantizes it,
-# and those temporaries must not stay (measured on the flagship int8: peak 713 MB, 825 MB
-# with the serving threshold).
+# and those temporaries must not stay (one bench run on the flagship int8: start-up peaked
+# at 713 MB with this threshold, 825 MB with the serving one).
 LOADING_MMAP_THRESHOLD = 256 * 1024
 # While serving, blocks up to glibc's largest threshold come from the heap and are reused:
 # fresh pages for every large tensor (a page fault each 4 KB, in every thread at once) cost
 # four clients at once 30 % of their speed (measured on the flagship int8: 5.2 → 7.5 audio
-# seconds per second; after 30 requests 491 → 521 MB). Fixed, so glibc never moves it.
+# seconds per second; after 30 requests still 485–501 MB). Fixed, so glibc never moves it.
 SERVING_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
