@@ -156,6 +156,26 @@ def test_available_memory_reads_the_container_limit(tmp_path: Path) -> None:
     assert memory.available_mb(meminfo, cgroup) == 8000.0
 
 
+def test_large_blocks_get_their_own_pages_only_while_loading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading returns its temporaries at once; serving reuses the heap (fresh pages for every
+    tensor were slow); a load inside start-up (nested) does not end start-up's setting."""
+    thresholds: list[int] = []
+    monkeypatch.setattr(memory, "_mmap_threshold", lambda size: thresholds.append(size) or True)
+    monkeypatch.setattr(memory, "_loading", 0)
+    monkeypatch.setattr(memory, "_serving", False)
+    with memory.loading():  # start-up
+        with memory.loading():  # the model itself
+            pass
+        assert thresholds == [memory.LOADING_MMAP_THRESHOLD] * 2  # not serving yet
+    memory.serving()
+    assert thresholds[-1] == memory.SERVING_MMAP_THRESHOLD
+    with memory.loading():  # another language's model, later
+        assert thresholds[-1] == memory.LOADING_MMAP_THRESHOLD
+    assert thresholds[-1] == memory.SERVING_MMAP_THRESHOLD
+
+
 def test_memory_figures_of_this_process() -> None:
     assert memory.rss_mb() > 10 and memory.peak_mb() >= memory.rss_mb()
     memory.trim()  # harmless anywhere
