@@ -32,7 +32,7 @@ LOADING_MMAP_THRESHOLD = 256 * 1024
 # While serving, blocks up to glibc's largest threshold come from the heap and are reused:
 # fresh pages for every large tensor (a page fault each 4 KB, in every thread at once) cost
 # four clients at once 30 % of their speed (measured on the flagship int8: 5.2 → 7.5 audio
-# seconds per second; after 30 requests still 485–501 MB). Fixed, so glibc never moves it.
+# seconds per second; after 30 requests still 485 to 501 MB). Fixed, so glibc never moves it.
 SERVING_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
