@@ -6,8 +6,9 @@ thread gives each request with a segment ready a row of the model's `Batch`, up 
 gives its row back after each segment, so when more requests are active than rows, those that
 waited longest get the next rows: a short request is never stuck behind a long one, and a
 streamed request that waits for its LLM holds nothing (it has no segment ready). A request
-whose client has not read its audio is skipped too. Nothing here knows of Wyoming events or
-of torch: the model sits behind the `Model` and `Batch` protocols.
+whose client has not read its audio is skipped too. Requests sent at the same moment start
+together (`Worker._gather`). Nothing here knows of Wyoming events or of torch: the model
+sits behind the `Model` and `Batch` protocols.
 """
 
 from __future__ import annotations

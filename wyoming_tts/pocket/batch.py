@@ -7,9 +7,12 @@ head), one step for every row at a time, and prompts the rows that start a chunk
 a `Decoder` runs Mimi on the latents of all rows together. (Prompting in a third thread was
 measured slower on two cores: it takes the CPU from the steps it runs beside.) Audio goes
 out from the decoder the moment it exists (`on_audio`); the ends of rows and their errors
-come back from `step()`. Each row follows pocket-tts's own rules: its
-text cut into chunks of at most 50 tokens, the prompt prepared the same way, the same
-end-of-speech rule and length limit, a fresh voice state and decoder state for every chunk.
+come back from `step()`. A row whose listener has heard nothing yet comes first: its prompt
+runs whole and before the next prompts of rows already speaking (which run PROMPT_PIECE
+tokens a call, and wait while a new listener's first frame is decoded). Each row follows
+pocket-tts's own rules: its text cut into chunks of at most 50 tokens, the prompt prepared
+the same way, the same end-of-speech rule and length limit, a fresh voice state and decoder
+state for every chunk.
 
 Built on pocket-tts 4.0's modules and a few of `TTSModel`'s private helpers (pinned in
 pyproject.toml): the batch dimension of its states, and the `pad` of its attention caches.
