@@ -123,7 +123,8 @@ def test_a_new_request_is_prompted_between_the_pieces_of_a_next_chunk(
     tiny_model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A speaking row's next chunk is prompted a piece at a time; a request that has heard
-    nothing yet goes between two pieces, and both speak as they would alone."""
+    nothing yet goes between two pieces, the pieces wait until it is heard, and both speak as
+    they would alone."""
     from wyoming_tts.pocket import batch as batch_module
     from wyoming_tts.pocket.batch import PROMPT_PIECE, BatchGenerator
 
@@ -135,12 +136,20 @@ def test_a_new_request_is_prompted_between_the_pieces_of_a_next_chunk(
         names = {id(voices[0]): "A's voice", id(voices[1]): "B's voice"}
         pairs = zip(states, tokens, strict=True)
         calls.append([(names.get(id(s), "A so far"), int(t.shape[1])) for s, t in pairs])  # type: ignore[attr-defined]
+        timeline.append(f"prompt {len(calls) - 1}")
         return real_prefill(model, states, tokens)  # type: ignore[arg-type]
 
     monkeypatch.setattr(batch_module, "prefill", recording)
     long_text = " ".join([TEXTS[1]] * 3)  # several chunks of up to 50 tokens
     audio: dict[int, list[np.ndarray]] = {0: [], 1: []}
-    batch = BatchGenerator(model, lambda key, samples: audio[key].append(samples.copy()))
+    timeline: list[str] = []  # prompting calls, and B's first audio (from the decoder thread)
+
+    def sink(key: int, samples: np.ndarray) -> None:
+        if key == 1 and not audio[1]:
+            timeline.append("B heard")
+        audio[key].append(samples.copy())
+
+    batch = BatchGenerator(model, sink)
     ends: dict[int, object] = {}
     joined_after = -1
     try:
@@ -160,6 +169,8 @@ def test_a_new_request_is_prompted_between_the_pieces_of_a_next_chunk(
     assert calls[1] == [("A's voice", PROMPT_PIECE)]  # its second chunk: a piece
     assert [who for who, _n in calls[joined_after]] == ["B's voice"]  # whole, next
     assert [who for who, _n in calls[joined_after + 1]] == ["A so far"]  # then A's pieces go on
+    # ... once B's first audio is out, not before
+    assert timeline.index("B heard") < timeline.index(f"prompt {joined_after + 1}")
     _same(np.concatenate(audio[0]), _alone(model, voices[0], long_text))
     _same(np.concatenate(audio[1]), _alone(model, voices[1], TEXTS[2]))
 
@@ -183,6 +194,28 @@ def test_a_row_that_cannot_start_fails_alone(tiny_model) -> None:
     assert audio[1].size == 0
     _same(audio[0], _alone(model, voices[0], TEXTS[0]))
     _same(audio[2], _alone(model, voices[1], TEXTS[2]))
+
+
+def test_a_waiting_step_ends_when_it_is_woken(tiny_model) -> None:
+    """A step with nothing to do waits for the decoder; a new request wakes it at once, even
+    when the wake comes just before the wait begins."""
+    from wyoming_tts.pocket.batch import BatchGenerator
+
+    model, _voices = tiny_model
+    batch = BatchGenerator(model, lambda key, samples: None)
+    try:
+        batch.wake()  # before the wait: not lost
+        started = time.monotonic()
+        batch.step(wait=5.0)
+        assert time.monotonic() - started < 2.5
+        timer = threading.Timer(0.1, batch.wake)  # during the wait
+        timer.start()
+        started = time.monotonic()
+        batch.step(wait=5.0)
+        assert time.monotonic() - started < 2.5
+        timer.join()
+    finally:
+        batch.close()
 
 
 def test_a_text_with_nothing_to_say_is_refused_at_once(tiny_model) -> None:
@@ -325,6 +358,52 @@ def test_a_turned_key_is_the_key_of_its_new_position() -> None:
         _q, at_end = apply_rope(q, k, offset=start + delta, max_period=10_000)
         turned = rotate(at_start, delta, 10_000)
         assert float((turned - at_end).abs().max()) <= 1e-5
+
+
+def test_a_waiting_listeners_first_frame_goes_before_a_speaking_rows_next_chunk(
+    tiny_model,
+) -> None:
+    """Two rows start in one step: A's next chunk (its listener is hearing its earlier audio)
+    and B's first frame (its listener has heard nothing). B's audio goes out first."""
+    import torch
+
+    from wyoming_tts.pocket.decoder import Decoder, Step
+
+    model, _voices = tiny_model
+    generator = torch.Generator().manual_seed(4)
+    ldim = model.flow_lm.ldim
+    a = [torch.randn(1, 1, ldim, generator=generator) for _ in range(3)]
+    b = [torch.randn(1, 1, ldim, generator=generator) for _ in range(3)]
+    order: list[int] = []
+    audio: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    ended = threading.Event()
+
+    def on_audio(key: int, samples: np.ndarray) -> None:
+        audio[key].append(samples.copy())
+        order.append(key)
+
+    def on_end(key: int, _error: object) -> None:
+        if key == 1:
+            ended.set()
+
+    decoder = Decoder(model, on_audio, on_end)
+    try:
+        A, B = (0, 5), (1, 6)  # A's chunk 5 (not its first), B's first chunk
+        for i in range(3):
+            decoder.send(
+                Step(
+                    keys=[A, B],
+                    latents=torch.cat([a[i], b[i]]),
+                    last={0, 1} if i == 2 else set(),
+                    first={B} if i == 0 else set(),
+                )
+            )
+        assert ended.wait(10)
+    finally:
+        decoder.close()
+    assert order[0] == 1  # B's first audio before A's
+    _same(np.concatenate(audio[0]), _decode_alone(model, a))
+    _same(np.concatenate(audio[1]), _decode_alone(model, b))
 
 
 def _decode_alone(model: object, frames: list[object]) -> np.ndarray:

@@ -164,6 +164,34 @@ async def test_frames_are_clamped_to_16_bit() -> None:
         worker.close()
 
 
+async def test_a_new_request_and_new_text_wake_the_models_batch() -> None:
+    """The batch's step may be waiting for its decoder: a request that arrives, or text for
+    one, ends that wait (`Batch.wake`) instead of waiting behind it."""
+    from wyoming_tts.engine.model import OneAtATime
+
+    woken: list[int] = []
+
+    class Waking(OneAtATime):
+        def wake(self) -> None:
+            woken.append(1)
+
+    class Model(_OneFrameModel):
+        def open_batch(self, on_audio):  # type: ignore[no-untyped-def]
+            return Waking(self, on_audio)
+
+    worker = Worker("test", Model(), max_queue=1)
+    try:
+        synthesis = Synthesis("wake", asyncio.get_running_loop())
+        worker.submit(synthesis, lambda: None)
+        assert len(woken) == 1  # the request
+        synthesis.feed("Hello.")
+        assert len(woken) == 2  # its text
+        synthesis.close()
+        assert [chunk async for chunk in synthesis.audio()]
+    finally:
+        worker.close()
+
+
 async def _zero_samples(app: App, text: str) -> tuple[int, int]:
     async with client(app) as conn:
         await conn.write_event(Synthesize(text).event())
