@@ -78,6 +78,11 @@ class _Row:
     def decoder_key(self) -> DecoderKey:
         return (self.key, self.chunk)
 
+    @property
+    def unheard(self) -> bool:
+        """This chunk starts the request's audio: its listener has heard nothing yet."""
+        return self.chunk == self.first_chunk
+
 
 class BatchGenerator:
     """Rows of one loaded TTSModel; `add`, `remove` and `step` are called by one thread."""
@@ -216,26 +221,21 @@ class BatchGenerator:
             self._to_prompt = []
             return False
 
-        def urgent(row: _Row) -> bool:
-            return row.chunk == row.first_chunk
-
+        first = [entry for entry in waiting if entry[0].unheard]
+        if not first and (self._unheard or any(row.unheard for row, _state in self._ready)):
+            return False  # a listener waits for its first frame: that goes first
         # (row, its state so far, the tokens of this call, the tokens after them)
         group: list[tuple[_Row, ModelState, torch.Tensor, torch.Tensor]]
-        if not any(urgent(row) for row, _s, _t in waiting) and (
-            self._unheard or any(urgent(row) for row, _state in self._ready)
-        ):
-            return False  # a listener waits for its first frame: that goes first
-        whole = any(urgent(row) for row, _s, _t in waiting)
-        if whole:
-            group = [(row, s, t, t[:, :0]) for row, s, t in waiting if urgent(row)]
-            self._to_prompt = [entry for entry in waiting if not urgent(entry[0])]
+        if first:
+            group = [(row, s, t, t[:, :0]) for row, s, t in first]
+            self._to_prompt = [entry for entry in waiting if not entry[0].unheard]
         else:
             group = [(r, s, t[:, :PROMPT_PIECE], t[:, PROMPT_PIECE:]) for r, s, t in waiting]
             self._to_prompt = []
         states: list[ModelState | None]
         try:
             states = list(
-                self._prefill_split([g[1] for g in group], [g[2] for g in group], split=whole)
+                self._prefill_split([g[1] for g in group], [g[2] for g in group], split=bool(first))
             )
         except Exception:  # one row's voice may be at fault: try each alone
             states = []
@@ -318,7 +318,7 @@ class BatchGenerator:
                 row.eos_step = row.step
             done = row.eos_step is not None and row.step >= row.eos_step + row.frames_after_eos
             if not done:  # pocket-tts drops the latent of the step that ends the chunk
-                if row.latent is None and row.chunk == row.first_chunk:
+                if row.latent is None and row.unheard:
                     self._unheard.add(row.key)
                     first.add(row.decoder_key)
                 row.latent = latents[i : i + 1]
