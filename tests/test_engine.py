@@ -155,7 +155,7 @@ async def test_frames_are_clamped_to_16_bit() -> None:
     worker = Worker("test", _OneFrameModel(), max_queue=1)
     try:
         synthesis = Synthesis("clamp", asyncio.get_running_loop())
-        worker.submit(synthesis, lambda: None)
+        worker.submit(synthesis, None)
         synthesis.feed("Loud.")
         synthesis.close()
         pcm = b"".join([chunk async for chunk in synthesis.audio()])
@@ -182,7 +182,7 @@ async def test_a_new_request_and_new_text_wake_the_models_batch() -> None:
     worker = Worker("test", Model(), max_queue=1)
     try:
         synthesis = Synthesis("wake", asyncio.get_running_loop())
-        worker.submit(synthesis, lambda: None)
+        worker.submit(synthesis, None)
         assert len(woken) == 1  # the request
         synthesis.feed("Hello.")
         assert len(woken) == 2  # its text

@@ -158,12 +158,14 @@ class App:
         self.settings = settings
         self._web: Any = None
         self.models = models
+        self.front: Any = None  # engine.front.Front, built once the models are
         self.library_version = "unknown"
         self._server: AsyncServer | None = None
         self._discovery: Any = None
 
     async def start(self) -> None:
         """Load the default model and voice, warm up, then open the port."""
+        from wyoming_tts.engine.front import Front
         from wyoming_tts.server.handler import TtsHandler
 
         _LOGGER.info("wyoming-tts %s starting", __version__)
@@ -173,7 +175,9 @@ class App:
                 self.models, pocket = await asyncio.to_thread(build_models, self.settings)
                 self.library_version = pocket.POCKET_TTS_VERSION
                 load_error = pocket.ModelLoadError
-            await _load(self.models, self.settings, load_error)
+            assert self.models is not None
+            self.front = Front(self.models, self.settings)  # the one request door
+            await _load(self.front, self.settings, load_error)
         memory.serving()
         assert self.models is not None
         # Everything loaded so far lives as long as the process: keep it out of the garbage
@@ -188,13 +192,13 @@ class App:
         factory = partial(
             TtsHandler,
             settings=self.settings,
-            models=self.models,
+            front=self.front,
             build_info=self.info,
         )
         if self.settings.web_uri:  # before the Wyoming port: port open means all is ready
             from wyoming_tts.web.server import WebServer
 
-            self._web = WebServer(self.settings, self.models, self.settings.voices_dirs[0])
+            self._web = WebServer(self.settings, self.front, self.settings.voices_dirs[0])
             try:
                 await self._web.start()
             except (OSError, SystemExit) as err:
@@ -236,17 +240,17 @@ class App:
             await asyncio.to_thread(self.models.close)
 
 
-async def _load(models: Any, settings: Settings, load_error: type[Exception]) -> None:
+async def _load(front: Any, settings: Settings, load_error: type[Exception]) -> None:
     try:
-        await models.warm_up()
+        await front.warm_up()
         if settings.preload:
             for spec in settings.models[1:]:
-                await models.warm_up(spec.language)
+                await front.warm_up(spec.language)
     except load_error as err:
         raise StartupError(str(err)) from err
     except Exception as err:
         raise StartupError(f"Could not start: {type(err).__name__}: {err}") from err
-    voice = models.default_voice()
+    voice = front.models.default_voice()
     _LOGGER.info("Default voice: %s (%s)", voice.name, voice.language)
 
 

@@ -8,11 +8,14 @@ import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from wyoming_tts import __version__
 from wyoming_tts.languages import CODES, language_of_model
+
+if TYPE_CHECKING:
+    from wyoming_tts.text.pipeline import TextOptions
 
 ENV_PREFIX = "WYOMING_TTS_"
 
@@ -96,6 +99,13 @@ class Settings:
     web_allow: tuple[str, ...] = ()
     debug: bool = False
     log_format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+    @property
+    def text_options(self) -> TextOptions:
+        """What every door's text path (and `wyoming-tts normalize`) is built with."""
+        from wyoming_tts.text.pipeline import TextOptions  # the text path's imports are heavy
+
+        return TextOptions(self.max_text_chars, self.normalize, self.sentence_silence)
 
     def default_voice_for(self, language: str) -> str | None:
         """The voice chosen for LANGUAGE by `--voice LANG=NAME`, else by `--voice NAME`."""

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -225,8 +227,27 @@ class StateModel(Protocol):
     def state_bytes(self, state: object) -> int: ...
 
 
+# How much lower than the speaking threads the encoder thread runs (Linux nice, per thread):
+# on two cores, encoding a new voice takes only the CPU that speech leaves over.
+ENCODER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run the calling thread below the others (Linux applies nice per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the same priority then
+        pass
+
+
 class VoiceStates:
-    """Voice states in memory (an LRU within a budget) and on disk (safetensors files)."""
+    """Voice states in memory (an LRU within a budget) and on disk (safetensors files).
+
+    Encoding an audio file into a state takes a second on x86 and several on a Pi; it runs on
+    one encoder thread of lower priority, one file at a time, beside the model's speaking
+    threads (pocket-tts reads the weights only, and each encoding has its own state: see
+    tests/test_engine.py's interleaving test). A voice asked for twice at once is encoded once.
+    """
 
     def __init__(self, cache_dir: Path, budget_bytes: int, library_version: str) -> None:
         self.cache_dir = cache_dir
@@ -238,24 +259,46 @@ class VoiceStates:
         )
         self._pinned: set[tuple[str, str, tuple[int, int]]] = set()
         self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str, tuple[int, int]], threading.Lock] = {}
+        self._encoder = ThreadPoolExecutor(
+            1, thread_name_prefix="voice-encoder", initializer=_lower_priority
+        )
+
+    def cached(self, voice: Voice, model: StateModel, *, pin: bool = False) -> object | None:
+        """The state of VOICE for MODEL when it is in memory (cheap: fine on the event loop)."""
+        key = (model.id, voice.source, voice.stamp)
+        with self._lock:
+            if key not in self._memory:
+                return None
+            self._memory.move_to_end(key)
+            if pin:
+                self._pinned.add(key)
+            return self._memory[key][0]
 
     def get(self, voice: Voice, model: StateModel, *, pin: bool = False) -> object:
         """The state of VOICE for MODEL: from memory, from disk, or made now (blocking)."""
+        state = self.cached(voice, model, pin=pin)
+        if state is not None:
+            return state
         key = (model.id, voice.source, voice.stamp)
-        with self._lock:
-            if key in self._memory:
-                self._memory.move_to_end(key)
+        with self._lock:  # one lock a voice: asked for twice at once, it is made once
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            state = self.cached(voice, model, pin=pin)
+            if state is not None:
+                return state
+            state = self._load(voice, model)
+            size = model.state_bytes(state)
+            with self._lock:
+                self._memory[key] = (state, size)
                 if pin:
                     self._pinned.add(key)
-                return self._memory[key][0]
-        state = self._load(voice, model)
-        size = model.state_bytes(state)
-        with self._lock:
-            self._memory[key] = (state, size)
-            if pin:
-                self._pinned.add(key)
-            self._evict()
+                self._evict()
         return state
+
+    def close(self) -> None:
+        """End the encoder thread (an encoding in progress finishes first)."""
+        self._encoder.shutdown(wait=False, cancel_futures=True)
 
     def forget(self, source: str) -> None:
         """A voice file is being deleted: drop its states from memory and from the disk cache."""
@@ -293,7 +336,7 @@ class VoiceStates:
                 _LOGGER.warning("Cached voice state %s is unreadable (%s); rebuilding", cached, err)
                 cached.unlink(missing_ok=True)
         _LOGGER.info("Encoding voice %s for model %s", voice.name, model.id)
-        state = model.encode_audio(path)
+        state = self._encoder.submit(model.encode_audio, path).result()
         self.encodings += 1
         self._save(state, model, cached)
         return state

@@ -7,7 +7,7 @@ import sys
 
 from wyoming_tts.engine.synthesis import Silence
 from wyoming_tts.languages import CODES
-from wyoming_tts.text import speech_parts, split_text
+from wyoming_tts.text import TextOptions, text_path
 
 
 def main(argv: list[str]) -> int:
@@ -18,25 +18,37 @@ def main(argv: list[str]) -> int:
     parser.add_argument("text", nargs="*", help="the text (default: read standard input)")
     parser.add_argument("--language", default="en", choices=sorted(CODES))
     parser.add_argument(
-        "--segments", action="store_true", help="print one streamed segment per line"
+        "--segments", action="store_true", help="print one segment (one model call) per line"
+    )
+    parser.add_argument(
+        "--streamed",
+        action="store_true",
+        help="cut as a streamed request is (in deltas), not as a text sent at once",
     )
     parser.add_argument("--no-normalize", action="store_true", help="as the server's flag")
+    parser.add_argument(
+        "--sentence-silence", type=float, default=0.0, help="as the server's flag (seconds)"
+    )
     args = parser.parse_args(argv)
     text = " ".join(args.text) if args.text else sys.stdin.read()
-    lines = spoken_segments(text, args.language, normalize_text=not args.no_normalize)
+    options = TextOptions(
+        max_chars=max(len(text), 1),
+        normalize=not args.no_normalize,
+        sentence_silence=args.sentence_silence,
+    )
+    lines = spoken_segments(text, args.language, options, streamed=args.streamed)
     print(("\n" if args.segments else " ").join(lines))
     return 0
 
 
-def spoken_segments(text: str, language: str, *, normalize_text: bool = True) -> list[str]:
-    """Each streamed segment of TEXT as it is spoken, pauses shown as [pause Ns]."""
-    lines = []
-    for segment in split_text(text):
-        parts = speech_parts(segment, language, normalize_text=normalize_text)
-        line = " ".join(_show(part) for part in parts)
-        if line:
-            lines.append(line)
-    return lines
+def spoken_segments(
+    text: str, language: str, options: TextOptions, *, streamed: bool = False
+) -> list[str]:
+    """What the model is fed for TEXT, one entry a segment, pauses shown as [pause Ns].
+
+    The server's own text path builds them (`text.text_path`), so they are the segments a
+    plain request (or, STREAMED, a streamed one) is spoken in."""
+    return [_show(part) for part in text_path(language, options, whole=not streamed).segments(text)]
 
 
 def _show(part: str | Silence) -> str:

@@ -1,8 +1,9 @@
 """The models being served: loaded lazily, one worker each, the least recently used unloaded.
 
-This is the engine's front door for the handler: resolve a voice name to a catalogue entry,
-start a synthesis on the right model, build the voice list. Loading a model or scanning voice
-folders blocks, so the async methods run them in a thread.
+The registry behind the request door (`engine.front`): resolve a voice name to a catalogue
+entry, give the worker of a language (loading its model), load a voice's state, build the
+voice list. Loading a model, a voice state or scanning voice folders blocks: callers run them
+in a thread, never on the event loop and never on a model's worker thread.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Protocol
 from wyoming_tts import memory
 from wyoming_tts.engine.model import Model
 from wyoming_tts.engine.scheduler import Worker
-from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, WorkerClosed
+from wyoming_tts.engine.synthesis import Synthesis
 from wyoming_tts.preferences import Preferences
 from wyoming_tts.settings import ModelSpec, Settings
 from wyoming_tts.voices import LanguageModel, StateModel, Voice, VoiceCatalog, VoiceStates
@@ -52,6 +53,25 @@ class RequestStats:
     real_time: float
     cancelled: bool
     finished: float
+
+
+class RecentRequests:
+    """The figures of the last requests, for the voice page.
+
+    Added from the worker threads, read from the event loop: one lock, and readers get a copy.
+    """
+
+    def __init__(self, size: int = RECENT_REQUESTS) -> None:
+        self._items: deque[RequestStats] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, stats: RequestStats) -> None:
+        with self._lock:
+            self._items.append(stats)
+
+    def newest_first(self) -> list[RequestStats]:
+        with self._lock:
+            return list(reversed(self._items))
 
 
 class VoiceError(Exception):
@@ -95,7 +115,7 @@ class Models:
         self.preferences = preferences
         self._available_mb = available_mb
         self.model_mb: float | None = None  # what loading the first model took
-        self.recent: deque[RequestStats] = deque(maxlen=RECENT_REQUESTS)
+        self.recent = RecentRequests()
         self._workers: dict[str, Worker] = {}
         self._used: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -164,42 +184,21 @@ class Models:
             _LOGGER.warning("No model speaks language %r; using the default voice", language[:20])
         return self.default_voice(self.language_of(None, language))
 
-    # -- synthesis ------------------------------------------------------------------------
-    async def begin(
-        self, synthesis: Synthesis, name: str | None, language: str | None = None
-    ) -> tuple[Voice, AudioFormat]:
-        """Resolve the voice asked for, apply its volume, and queue SYNTHESIS on its model."""
-        voice = await self.resolve(name, language)
-        synthesis.label = f"{synthesis.label} voice={voice.name}"
-        if self.preferences is not None:
-            synthesis.volume = self.preferences.volume(voice.name)
-        return voice, await self.start(synthesis, voice)
+    # -- voice states -----------------------------------------------------------------------
+    def pinned(self, voice: Voice) -> bool:
+        """True for a language's default voice, whose state is never evicted."""
+        return voice == self.default_voice(voice.language)
 
-    async def start(self, synthesis: Synthesis, voice: Voice) -> AudioFormat:
-        """Queue SYNTHESIS on VOICE's model (loading it first if needed); return its format.
+    def cached_state(self, voice: Voice, worker: Worker) -> object | None:
+        """VOICE's state for WORKER's model when it is in memory (cheap)."""
+        return self.states.cached(voice, worker.model, pin=self.pinned(voice))  # type: ignore[arg-type]
 
-        A model unloaded between finding its worker and submitting (another language's load
-        made room) refuses the request; it is then loaded again and the request goes there.
-        """
-        worker = self._workers.get(voice.language)
-        for _attempt in range(3):
-            if worker is None:
-                worker = await asyncio.to_thread(self.worker, voice.language)
-            self._used[voice.language] = time.monotonic()
-            pin = voice == self.default_voice(voice.language)
-            try:
-                worker.submit(synthesis, partial(self._voice_state, voice, worker, pin))
-            except WorkerClosed:
-                _LOGGER.debug("The %s model was unloaded as a request started", voice.language)
-                worker = None
-                continue
-            return AudioFormat(rate=worker.model.sample_rate, width=2, channels=1)
-        raise EngineBusy(f"the {voice.language} model keeps being unloaded")
-
-    def _voice_state(self, voice: Voice, worker: Worker, pin: bool) -> object:
-        """The state of VOICE (in the worker thread); the default voice if VOICE is broken."""
+    def voice_state(self, voice: Voice, worker: Worker) -> tuple[Voice, object]:
+        """VOICE and its state (blocking: loads or encodes); the default voice if VOICE is
+        broken."""
         try:
-            return self.states.get(voice, worker.model, pin=pin)  # type: ignore[arg-type]
+            state = self.states.get(voice, worker.model, pin=self.pinned(voice))  # type: ignore[arg-type]
+            return voice, state
         except Exception as err:
             if voice.kind == "builtin":
                 raise VoiceError(f"Voice {voice.name!r} could not be loaded: {err}") from err
@@ -209,7 +208,19 @@ class Models:
             if fallback == voice:
                 raise VoiceError(f"Voice {voice.name!r} could not be loaded: {err}") from err
             _LOGGER.warning("Using voice %r instead of the broken %r", fallback.name, voice.name)
-            return self.states.get(fallback, worker.model, pin=True)  # type: ignore[arg-type]
+            state = self.states.get(fallback, worker.model, pin=True)  # type: ignore[arg-type]
+            return fallback, state
+
+    def volume(self, voice: Voice) -> float:
+        """The volume the user set for VOICE on the voice page (1.0 when none)."""
+        return self.preferences.volume(voice.name) if self.preferences else 1.0
+
+    def format_of(self, worker: Worker) -> AudioFormat:
+        return AudioFormat(rate=worker.model.sample_rate, width=2, channels=1)
+
+    def touch(self, language: str) -> None:
+        """LANGUAGE's model was just used (the least recently used is unloaded first)."""
+        self._used[language] = time.monotonic()
 
     def worker(self, language: str) -> Worker:
         """The worker of LANGUAGE's model, loading the model now if needed (blocking)."""
@@ -283,7 +294,7 @@ class Models:
         rate = worker.model.sample_rate if worker is not None else 24000
         audio = stats.samples / rate
         ready = max(stats.text_ready or stats.submitted, stats.submitted)
-        self.recent.append(
+        self.recent.add(
             RequestStats(
                 label=synthesis.label,
                 chars=stats.chars,
@@ -295,20 +306,9 @@ class Models:
             )
         )
 
-    async def warm_up(self, language: str | None = None) -> None:
-        """Load LANGUAGE's model and default voice, and speak one short sentence."""
-        language = language or self.primary
-        await asyncio.to_thread(self.worker, language)
-        voice = self.default_voice(language)
-        synthesis = Synthesis("warm-up", asyncio.get_running_loop())
-        await self.start(synthesis, voice)
-        synthesis.feed("Hello.")
-        synthesis.close()
-        async for _chunk in synthesis.audio():
-            pass
-
     def close(self) -> None:
         """Cancel all work and end the worker threads."""
         for worker in list(self._workers.values()):
             worker.close()
         self._workers.clear()
+        self.states.close()

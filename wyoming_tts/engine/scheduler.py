@@ -26,14 +26,12 @@ from wyoming_tts import memory
 from wyoming_tts.engine.model import Batch, Model, OneAtATime
 from wyoming_tts.engine.synthesis import (
     _END,
-    _NOT_LOADED,
     MAX_BUFFERED_SECONDS,
     MAX_COALESCED_BYTES,
     EngineBusy,
     Silence,
     Synthesis,
     SynthesisError,
-    VoiceLoader,
     WorkerClosed,
 )
 
@@ -111,9 +109,15 @@ class Worker:
     def busy(self) -> bool:
         return bool(self._rows)
 
-    def submit(self, synthesis: Synthesis, load_voice: VoiceLoader) -> None:
-        """Admit SYNTHESIS; raise EngineBusy at once when too many are active."""
-        synthesis.load_voice = load_voice
+    def has_room(self) -> bool:
+        """True when one more request would be admitted now."""
+        with self._cond:
+            return not self._closed and len(self._active) <= self.max_queue
+
+    def submit(self, synthesis: Synthesis, voice_state: object) -> None:
+        """Admit SYNTHESIS, spoken with VOICE_STATE (already loaded: this thread only
+        generates); raise EngineBusy at once when too many are active."""
+        synthesis.voice_state = voice_state
         synthesis.max_buffered_samples = self.max_buffered_samples
         synthesis.coalesce_bytes = self.coalesce_bytes
         with self._cond:
@@ -235,8 +239,6 @@ class Worker:
                 self._finish(synthesis)
                 return
             try:
-                if synthesis.voice_state is _NOT_LOADED:
-                    synthesis.voice_state = synthesis.load_voice()
                 if isinstance(segment, Silence):
                     self._send(synthesis, np.zeros(round(segment.seconds * self.model.sample_rate)))
                     if synthesis.has_segment():

@@ -45,10 +45,7 @@ class Silence:
 Segment = str | Silence
 
 
-VoiceLoader = Callable[[], object]
-
 _END = object()
-_NOT_LOADED = object()
 
 
 @dataclass
@@ -71,7 +68,6 @@ class Synthesis:
 
     def __init__(self, label: str, loop: asyncio.AbstractEventLoop) -> None:
         self.label = label
-        self.load_voice: VoiceLoader = lambda: None
         self.stats = Stats()
         self.stop = threading.Event()
         self.max_buffered_samples = 0  # set by the worker; 0 = no bound
@@ -84,7 +80,7 @@ class Synthesis:
         self._buffered = 0  # samples made but not yet read by the client
         self._wake: Callable[[], None] = lambda: None
         self._audio: asyncio.Queue[object] = asyncio.Queue()
-        self.voice_state: object = _NOT_LOADED  # worker side
+        self.voice_state: object = None  # set when the request is submitted
         self.spoken = False  # worker side
         self.row: int | None = None  # worker side: the batch row speaking its segment
         self.turn = 0.0  # worker side: when it last got a row (0: never)

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from itertools import count
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
@@ -30,19 +29,17 @@ from wyoming.tts import (
     SynthesizeStopped,
 )
 
-from wyoming_tts.engine.models import AudioFormat, Models, VoiceError
+from wyoming_tts.engine.front import Front, Speech, SpeechRequest
+from wyoming_tts.engine.models import AudioFormat, VoiceError
 from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, SynthesisError
 from wyoming_tts.server.framing import BadEvent, read_event
 from wyoming_tts.settings import Settings
-from wyoming_tts.text import TextPipeline, TextTooLong, feed_whole_text
+from wyoming_tts.text import TextTooLong
 
 _LOGGER = logging.getLogger(__name__)
-_REQUEST_IDS = count(1)
 
 # Responses one connection may have waiting (Home Assistant sends one request a connection).
 MAX_PENDING_RESPONSES = 8
-# A streamed delta longer than this is cut and normalised in a thread, not on the event loop.
-INLINE_TEXT_CHARS = 256
 
 InfoBuilder = Callable[[], Awaitable[Info]]
 
@@ -55,14 +52,6 @@ class VoiceRequest:
     language: str | None = None
 
 
-@dataclass
-class _Stream:
-    """A streamed request between synthesize-start and synthesize-stop."""
-
-    synthesis: Synthesis
-    text: TextPipeline
-
-
 class TtsHandler(AsyncEventHandler):
     """Answer Describe and speak synthesis requests, plain or streamed."""
 
@@ -72,16 +61,16 @@ class TtsHandler(AsyncEventHandler):
         writer: asyncio.StreamWriter,
         *,
         settings: Settings,
-        models: Models,
+        front: Front,
         build_info: InfoBuilder,
     ) -> None:
         super().__init__(reader, writer)
         self.settings = settings
-        self.models = models
+        self.front = front
         self.build_info = build_info
         self._tail: asyncio.Task[None] | None = None
         self._pending = 0
-        self._stream: _Stream | None = None
+        self._stream: Speech | None = None
         self._active: set[Synthesis] = set()
         self._closing = False
 
@@ -184,87 +173,65 @@ class TtsHandler(AsyncEventHandler):
         info = await self.build_info()
         await self.write_event(info.event())
 
-    def _text_path(self, voice: VoiceRequest, *, merge: bool = False) -> TextPipeline:
-        return TextPipeline(
-            self.models.language_of(voice.name, voice.language),
-            max_chars=self.settings.max_text_chars,
-            normalize=self.settings.normalize,
-            sentence_silence=self.settings.sentence_silence,
-            merge=merge,
-        )
+    def _request(self, voice: VoiceRequest, *, whole: bool) -> SpeechRequest:
+        return SpeechRequest("wyoming", voice.name, voice.language, whole=whole)
 
     async def _speak_text(self, text: str, voice: VoiceRequest) -> None:
-        if len(text) > self.settings.max_text_chars:
-            await self._fail(
-                "text-too-long",
-                f"The text has {len(text)} characters; the limit is "
-                f"{self.settings.max_text_chars} (--max-text-chars). Send a shorter text.",
-            )
+        try:
+            speech = await self.front.open(self._request(voice, whole=True))
+            speech.speak_whole(text)
+        except VoiceError as err:
+            await self._fail("voice", str(err))
             return
-        synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
-        await self._respond(synthesis, voice, streaming=False, text=text)
+        except TextTooLong as err:
+            await self._fail("text-too-long", str(err))
+            return
+        await self._respond(speech, streaming=False)
 
     async def _start_stream(self, voice: VoiceRequest) -> None:
         if self._stream is not None:
             _LOGGER.warning("Ignoring a second synthesize-start in one streamed request")
             return
-        synthesis = Synthesis(f"#{next(_REQUEST_IDS)}", asyncio.get_running_loop())
-        self._stream = _Stream(synthesis, self._text_path(voice))
-        await self._then(partial(self._respond, synthesis, voice, streaming=True))
+        try:
+            speech = await self.front.open(self._request(voice, whole=False))
+        except VoiceError as err:
+            await self._fail("voice", str(err))
+            return
+        self._stream = speech
+        await self._then(partial(self._respond, speech, streaming=True))
 
     async def _stream_chunk(self, delta: str) -> None:
-        stream = self._stream
-        if stream is None:
+        speech = self._stream
+        if speech is None:
             _LOGGER.warning("Ignoring synthesize-chunk without synthesize-start")
             return
         try:
-            if len(delta) > INLINE_TEXT_CHARS:
-                segments = await asyncio.to_thread(stream.text.feed, delta)
-            else:
-                segments = stream.text.feed(delta)
+            await speech.feed(delta)
         except TextTooLong as err:
             self._stream = None
-            stream.synthesis.cancel()
             await self._fail("text-too-long", str(err))
-            return
-        for segment in segments:
-            stream.synthesis.feed(segment)
 
     async def _stop_stream(self) -> None:
-        stream = self._stream
-        if stream is None:
+        speech = self._stream
+        if speech is None:
             # Nothing was started; answer anyway so that the client never waits forever.
             await self._then(partial(self.write_event, SynthesizeStopped().event()))
             return
         self._stream = None
-        for segment in stream.text.finish():  # at most one segment's worth of text is left
-            stream.synthesis.feed(segment)
-        stream.synthesis.close()
+        speech.finish()
 
-    async def _respond(
-        self, synthesis: Synthesis, voice: VoiceRequest, streaming: bool, text: str | None = None
-    ) -> None:
+    async def _respond(self, speech: Speech, streaming: bool) -> None:
+        synthesis = speech.synthesis
         self._active.add(synthesis)
-        preparing: asyncio.Future[None] | None = None
         try:
             try:
-                resolved, audio_format = await self.models.begin(
-                    synthesis, voice.name, voice.language
-                )
+                audio_format = await speech.start()
             except EngineBusy as err:
-                synthesis.cancel()
                 await self._fail("busy", f"The server is busy ({err}); try again in a moment.")
                 return
             except VoiceError as err:
-                synthesis.cancel()
                 await self._fail("voice", str(err))
                 return
-            if text is not None:
-                voice_request = VoiceRequest(resolved.name, resolved.language)
-                text_path = self._text_path(voice_request, merge=True)
-                preparing = asyncio.ensure_future(
-                    asyncio.to_thread(feed_whole_text, synthesis, text_path, text)
-                )
             await self._play(synthesis, audio_format, streaming)
         except asyncio.CancelledError:
             synthesis.cancel()
@@ -274,8 +241,7 @@ class TtsHandler(AsyncEventHandler):
             self._closing = True
         finally:
             self._active.discard(synthesis)
-            if preparing is not None and not preparing.done():
-                synthesis.cancel()  # the thread sees it between two slices
+            await speech.close()
 
     async def _play(self, synthesis: Synthesis, fmt: AudioFormat, streaming: bool) -> None:
         await self.write_event(AudioStart(fmt.rate, fmt.width, fmt.channels).event())

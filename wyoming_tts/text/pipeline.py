@@ -11,6 +11,7 @@ Nothing here can take time out of proportion to the text's length.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from wyoming_tts.engine.synthesis import Segment, Silence, Synthesis
 from wyoming_tts.text.speech import speech_parts
@@ -27,6 +28,39 @@ WHOLE_TEXT_SLICE = 1000
 
 class TextTooLong(Exception):
     """The client sent more text than --max-text-chars allows; the message says so."""
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """The server's text settings, the same for every door and for the CLI's `normalize`."""
+
+    max_chars: int = 10_000
+    normalize: bool = True
+    sentence_silence: float = 0.0
+
+
+def check_length(chars: int, max_chars: int) -> None:
+    """Raise TextTooLong, with the one sentence every door sends, when CHARS is over the limit."""
+    if chars > max_chars:
+        raise TextTooLong(
+            f"The text has {chars} characters; the limit is {max_chars} (--max-text-chars). "
+            "Send a shorter text."
+        )
+
+
+def text_path(language: str, options: TextOptions, *, whole: bool) -> TextPipeline:
+    """The text path of one request: WHOLE for a text sent at once, else for deltas.
+
+    Speaking, `GET api/normalize` and `wyoming-tts normalize` all build their path here, so
+    what they show is what the model is fed.
+    """
+    return TextPipeline(
+        language,
+        max_chars=options.max_chars,
+        normalize=options.normalize,
+        sentence_silence=options.sentence_silence,
+        merge=whole,
+    )
 
 
 class TextPipeline:
@@ -57,11 +91,7 @@ class TextPipeline:
     def feed(self, delta: str) -> list[Segment]:
         """Add DELTA; return what can be spoken now. Raise TextTooLong past the limit."""
         self.chars += len(delta)
-        if self.chars > self.max_chars:
-            raise TextTooLong(
-                f"The text has more than {self.max_chars} characters, the limit set by "
-                "--max-text-chars; send a shorter text."
-            )
+        check_length(self.chars, self.max_chars)
         return self._parts(self._splitter.feed(delta))
 
     def segments(self, text: str) -> Iterator[Segment]:
@@ -123,6 +153,12 @@ def prepare_text(
         merge=merge,
     )
     return list(pipeline.segments(text))
+
+
+def whole_text_segments(text: str, language: str, options: TextOptions) -> list[Segment]:
+    """What the model is fed for a whole TEXT sent at once, as a plain request feeds it."""
+    check_length(len(text), options.max_chars)
+    return list(text_path(language, options, whole=True).segments(text))
 
 
 def feed_whole_text(synthesis: Synthesis, text_path: TextPipeline, text: str) -> None:

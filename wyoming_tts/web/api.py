@@ -1,7 +1,8 @@
 """The voice page's JSON API: list, add, delete and tune voices, speak, show the spoken text.
 
-It enters the server at the same doors as a Wyoming request: the voice catalogue, the one text
-path (`text.TextPipeline`) and the engine (`Models.start`). Everything that blocks (decoding an
+It enters the server at the same doors as a Wyoming request: the voices' owner
+(`engine.voicebook`) and the one request door (`engine.front`), whose text path is the one
+every door uses. Everything that blocks (decoding an
 upload, encoding a voice, scanning folders) runs in a thread. Nothing in a request names a path:
 an upload is stored under a validated name in the custom voices folder, decoded and checked in
 memory first, so a rejected upload leaves nothing behind.
@@ -28,11 +29,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from wyoming_tts.engine.models import Models, VoiceError
-from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, SynthesisError
+from wyoming_tts.engine.front import Front, SpeechRequest
+from wyoming_tts.engine.models import VoiceError
+from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
+from wyoming_tts.engine.voicebook import VoiceBook, VoiceRejected
 from wyoming_tts.preferences import MAX_VOLUME, MIN_VOLUME
 from wyoming_tts.settings import Settings
-from wyoming_tts.text import TextPipeline, feed_whole_text, prepare_text
+from wyoming_tts.text import TextTooLong, whole_text_segments
 from wyoming_tts.voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,8 +56,9 @@ class ApiError(Exception):
         self.status = status
 
 
-def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
-    """The page and its API, for MODELS; uploads go to VOICES_DIR."""
+def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
+    """The page and its API, through FRONT; uploads go to VOICES_DIR."""
+    book = VoiceBook(front.models)
     app = FastAPI(title="wyoming-tts voices", docs_url=None, redoc_url=None, openapi_url=None)
     static = files("wyoming_tts.web").joinpath("static")
     # Read once: a fixed list, so no path from a request is ever opened, and no file I/O on
@@ -67,6 +71,10 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, err: ApiError) -> JSONResponse:
         return JSONResponse({"error": str(err)}, status_code=err.status)
+
+    @app.exception_handler(VoiceRejected)
+    async def voice_rejected(_request: Request, err: VoiceRejected) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, status_code=400)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
@@ -96,8 +104,8 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
 
     @app.get("/api/voices")
     async def list_voices() -> dict[str, Any]:
-        voices = await models.refresh_voices()
-        return {"voices": [_voice_json(models, v) for v in voices], "languages": _languages(models)}
+        voices = await book.voices()
+        return {"voices": [_voice_json(book, v) for v in voices], "languages": book.languages()}
 
     @app.post("/api/voices", status_code=201)
     async def add_voice(request: Request) -> dict[str, str]:
@@ -113,40 +121,35 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
             raise ApiError(413, f"The file is over {MAX_UPLOAD_BYTES // 1048576} MB; send less.")
         form = await request.form(max_files=1, max_fields=4)
         name = str(form.get("name") or "").strip()
-        language = str(form.get("language") or models.primary).strip()
+        language = str(form.get("language") or book.primary).strip()
         audio = form.get("audio")
         if not isinstance(audio, UploadFile):
             raise ApiError(400, "Send the recording as the form field 'audio'.")
         data = await audio.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise ApiError(413, f"The file is over {MAX_UPLOAD_BYTES // 1048576} MB; send less.")
-        if language not in _languages(models):
-            raise ApiError(400, f"No model speaks {language!r}; use one of {_languages(models)}.")
+        if language not in book.languages():
+            raise ApiError(400, f"No model speaks {language!r}; use one of {book.languages()}.")
         _check_name(name)
-        await models.refresh_voices()
-        if models.catalog.get(name) is not None:
+        if await book.find(name) is not None:
             raise ApiError(400, f"A voice named {name!r} exists already; pick another name.")
         wav = await asyncio.to_thread(_checked_wav, data)
-        await asyncio.to_thread(_store_and_encode, models, voices_dir, name, language, wav)
+        await book.add(voices_dir, name, language, wav)
         return {"name": name}
 
     @app.delete("/api/voices/{name}", status_code=204)
     async def delete_voice(name: str) -> Response:
-        await models.refresh_voices()
-        voice = models.catalog.get(name)
+        voice = await book.find(name)
         if voice is None:
             raise ApiError(404, f"There is no voice named {name!r}.")
-        if voice.kind == "builtin" or voice.path is None:
-            raise ApiError(400, f"{name!r} is a built-in voice; only your own voices can go.")
-        await asyncio.to_thread(_delete, models, voice)
+        await book.delete(voice)
         return Response(status_code=204)
 
     @app.put("/api/voices/{name}")
     async def tune_voice(name: str, request: Request) -> dict[str, Any]:
         body = await _json(request)
-        await models.refresh_voices()
-        voice = models.catalog.get(name)
-        if voice is None or models.preferences is None:
+        voice = await book.find(name)
+        if voice is None:
             raise ApiError(404, f"There is no voice named {name!r}.")
         if "volume" in body:
             volume = body["volume"]
@@ -154,27 +157,26 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
                 raise ApiError(400, "'volume' must be a number.")
             if not MIN_VOLUME <= volume <= MAX_VOLUME:
                 raise ApiError(400, f"'volume' must be between {MIN_VOLUME} and {MAX_VOLUME}.")
-            await asyncio.to_thread(models.preferences.set_volume, voice.name, float(volume))
+            await book.set_volume(voice, float(volume))
         if body.get("default") is True:
-            await asyncio.to_thread(
-                models.preferences.set_default_voice, voice.language, voice.name
-            )
-        return _voice_json(models, voice)
+            await book.make_default(voice)
+        return _voice_json(book, voice)
 
     @app.get("/api/normalize")
     async def normalize(text: str = "", language: str = "") -> dict[str, Any]:
-        language = models.served_language(language) or models.primary
-        if len(text) > settings.max_text_chars:
-            raise ApiError(400, f"The text is over {settings.max_text_chars} characters.")
-        parts = await asyncio.to_thread(
-            prepare_text, text, language, max_chars=settings.max_text_chars
-        )
+        language = book.served_language(language)
+        try:
+            parts = await asyncio.to_thread(
+                whole_text_segments, text, language, settings.text_options
+            )
+        except TextTooLong as err:
+            raise ApiError(400, str(err)) from err
         segments = [p for p in parts if isinstance(p, str)]
         return {"language": language, "text": " ".join(segments), "segments": segments}
 
     @app.get("/api/stats")
     async def stats() -> dict[str, Any]:
-        return {"requests": [asdict(r) for r in reversed(models.recent)]}
+        return {"requests": [asdict(r) for r in book.recent()]}
 
     @app.post("/api/speak")
     async def speak(request: Request) -> StreamingResponse:
@@ -183,29 +185,20 @@ def create_app(models: Models, settings: Settings, voices_dir: Path) -> FastAPI:
         name = body.get("voice")
         if not isinstance(text, str) or (name is not None and not isinstance(name, str)):
             raise ApiError(400, "Send {'text': '...', 'voice': 'name'}.")
-        limit = min(MAX_SPEAK_CHARS, settings.max_text_chars)
-        if len(text) > limit:
-            raise ApiError(400, f"The test text is over {limit} characters.")
-        return await _speak(models, settings, text, name or None)
+        return await _speak(front, text, name or None)
 
     return app
 
 
-def _voice_json(models: Models, voice: Voice) -> dict[str, Any]:
-    default = models.default_voice(voice.language)
-    volume = models.preferences.volume(voice.name) if models.preferences else 1.0
+def _voice_json(book: VoiceBook, voice: Voice) -> dict[str, Any]:
     return {
         "name": voice.name,
         "description": voice.description,
         "languages": [voice.language],
         "custom": voice.kind != "builtin",
-        "default": default.name == voice.name,
-        "volume": volume,
+        "default": book.is_default(voice),
+        "volume": book.volume(voice),
     }
-
-
-def _languages(models: Models) -> list[str]:
-    return sorted({spec.language for spec in models.settings.models})
 
 
 def _allowed(host: str, allow: tuple[str, ...]) -> bool:
@@ -273,47 +266,6 @@ def _checked_wav(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _store_and_encode(
-    models: Models, voices_dir: Path, name: str, language: str, wav: bytes
-) -> None:
-    """Write the voice, encode it once (cached like the others); undo everything on failure."""
-    folder = voices_dir if language == models.primary else voices_dir / language
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.wav"
-    if path.exists():
-        raise ApiError(400, f"A voice named {name!r} exists already; pick another name.")
-    partial = folder / f".{name}.uploading"
-    partial.write_bytes(wav)
-    partial.replace(path)
-    try:
-        models.catalog.refresh()
-        voice = models.catalog.get(name)
-        if voice is None or voice.path != path:
-            raise ApiError(400, "The recording could not be used as a voice; try another.")
-        worker = models.worker(language)
-        models.states.get(voice, worker.model)  # type: ignore[arg-type]
-    except ApiError:
-        path.unlink(missing_ok=True)
-        models.catalog.refresh()
-        raise
-    except Exception as err:
-        _LOGGER.warning("Could not encode the uploaded voice %s: %s", name, err)
-        path.unlink(missing_ok=True)
-        models.catalog.refresh()
-        raise ApiError(400, f"The recording could not be made into a voice: {err}") from err
-    _LOGGER.info("Added voice %s (%s) from the voice page", name, language)
-
-
-def _delete(models: Models, voice: Voice) -> None:
-    assert voice.path is not None
-    models.states.forget(voice.source)
-    voice.path.unlink(missing_ok=True)
-    if models.preferences is not None:
-        models.preferences.forget(voice.name)
-    models.catalog.refresh()
-    _LOGGER.info("Deleted voice %s from the voice page", voice.name)
-
-
 def wav_header(rate: int, samples: int = 0x7FFFFFFF // 2) -> bytes:
     """A 16-bit mono WAV header; the sizes say "as long as it goes" until the page fixes them."""
     data = samples * 2
@@ -328,37 +280,27 @@ def wav_header(rate: int, samples: int = 0x7FFFFFFF // 2) -> bytes:
     )
 
 
-async def _speak(
-    models: Models, settings: Settings, text: str, name: str | None
-) -> StreamingResponse:
-    synthesis = Synthesis("page", asyncio.get_running_loop())
+async def _speak(front: Front, text: str, name: str | None) -> StreamingResponse:
     try:
-        voice, fmt = await models.begin(synthesis, name)
+        speech = await front.open(SpeechRequest("page", name, max_chars=MAX_SPEAK_CHARS))
+        speech.speak_whole(text)
+        fmt = await speech.start()
+    except TextTooLong as err:
+        raise ApiError(400, str(err)) from err
     except EngineBusy as err:
         raise ApiError(429, f"The server is busy ({err}); try again in a moment.") from err
     except VoiceError as err:
         raise ApiError(400, str(err)) from err
-    text_path = TextPipeline(
-        voice.language,
-        max_chars=settings.max_text_chars,
-        normalize=settings.normalize,
-        sentence_silence=settings.sentence_silence,
-        merge=True,
-    )
-
-    preparing = asyncio.ensure_future(
-        asyncio.to_thread(feed_whole_text, synthesis, text_path, text)
-    )
 
     async def body() -> AsyncIterator[bytes]:
         try:
             yield wav_header(fmt.rate)
-            async for pcm in synthesis.audio():
+            async for pcm in speech.synthesis.audio():
                 yield pcm
         except SynthesisError as err:
             _LOGGER.warning("The page's test sentence failed: %s", err)
         finally:
-            synthesis.cancel()
-            await preparing
+            speech.synthesis.cancel()
+            await speech.close()
 
     return StreamingResponse(body(), media_type="audio/wav")

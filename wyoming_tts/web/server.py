@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import uvicorn
 
-from wyoming_tts.engine.models import Models
+from wyoming_tts.engine.front import Front
 from wyoming_tts.settings import Settings
 from wyoming_tts.web.api import create_app
 
@@ -31,13 +31,13 @@ class _Server(uvicorn.Server):
 class WebServer:
     """The voice page on --web-uri, for as long as the Wyoming server runs."""
 
-    def __init__(self, settings: Settings, models: Models, voices_dir: Path) -> None:
+    def __init__(self, settings: Settings, front: Front, voices_dir: Path) -> None:
         assert settings.web_uri is not None
         parsed = urlparse(settings.web_uri)
         self.host = parsed.hostname or "127.0.0.1"
         self.port = int(parsed.port or 8099)
         config = uvicorn.Config(
-            create_app(models, settings, voices_dir),
+            create_app(front, settings, voices_dir),
             host=self.host,
             port=self.port,
             lifespan="off",

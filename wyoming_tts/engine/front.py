@@ -1,0 +1,164 @@
+"""The one request door: every client's request is resolved here before it reaches a model.
+
+A door (a Wyoming connection, the voice page, any later HTTP API) hands `Front.open` what the
+client asked for and gets back a `Speech`: the voice, language and text path are decided once,
+here. `Speech.start` then loads the model and the voice state off the event loop, and only
+then gives the request to the model's worker, whose thread only generates: a voice that must
+be encoded first delays its own request, never the rows already speaking. Text is fed through
+the `Speech` (deltas, or a whole text cut in a thread), so every door has the same limit with
+the same sentence. Nothing here knows of Wyoming events, HTTP or torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from itertools import count
+
+from wyoming_tts.engine.models import AudioFormat, Models
+from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, WorkerClosed
+from wyoming_tts.settings import Settings
+from wyoming_tts.text import TextPipeline, check_length, feed_whole_text, text_path
+from wyoming_tts.voices import Voice
+
+_LOGGER = logging.getLogger(__name__)
+
+# A streamed delta longer than this is cut and normalised in a thread, not on the event loop.
+INLINE_TEXT_CHARS = 256
+# Tries to reach a model that another language's load keeps unloading.
+START_TRIES = 3
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """What a client asked for: a voice name, a language, or neither (the default voice)."""
+
+    door: str  # "wyoming", "page", ...: for the log line
+    voice: str | None = None
+    language: str | None = None
+    whole: bool = True  # the whole text comes at once (else in deltas)
+    max_chars: int | None = None  # a door's own limit, below --max-text-chars
+
+
+class Speech:
+    """One request past the door: voice and text path known; its audio comes from `synthesis`."""
+
+    def __init__(self, front: Front, synthesis: Synthesis, voice: Voice, text: TextPipeline):
+        self._front = front
+        self.synthesis = synthesis
+        self.voice = voice
+        self.text = text
+        self._feeding: asyncio.Future[None] | None = None
+
+    async def start(self) -> AudioFormat:
+        """Load the model and the voice state, then queue the request; raise EngineBusy or
+        VoiceError (the request is cancelled then)."""
+        try:
+            return await self._front.start(self)
+        except BaseException:
+            self.synthesis.cancel()
+            raise
+
+    def speak_whole(self, text: str) -> None:
+        """Cut and normalise a whole TEXT in a thread, each segment queued as soon as it is ready.
+
+        Raise TextTooLong (the one sentence every door sends) before anything is queued."""
+        check_length(len(text), self.text.max_chars)
+        self._feeding = asyncio.ensure_future(
+            asyncio.to_thread(feed_whole_text, self.synthesis, self.text, text)
+        )
+
+    async def feed(self, delta: str) -> None:
+        """Add a streamed DELTA; raise TextTooLong past the limit (the request is cancelled)."""
+        try:
+            if len(delta) > INLINE_TEXT_CHARS:
+                segments = await asyncio.to_thread(self.text.feed, delta)
+            else:
+                segments = self.text.feed(delta)
+        except BaseException:
+            self.synthesis.cancel()
+            raise
+        for segment in segments:
+            self.synthesis.feed(segment)
+
+    def finish(self) -> None:
+        """No more deltas: speak what is left, then end."""
+        for segment in self.text.finish():  # at most one segment's worth of text is left
+            self.synthesis.feed(segment)
+        self.synthesis.close()
+
+    async def close(self) -> None:
+        """The door is done with this request: a text still being cut stops (the thread sees
+        the cancel between two slices), and its thread is waited for."""
+        if self._feeding is not None:
+            if not self._feeding.done():
+                self.synthesis.cancel()
+            await self._feeding
+
+
+class Front:
+    """The request door of the engine, shared by every door of the server."""
+
+    def __init__(self, models: Models, settings: Settings) -> None:
+        self.models = models
+        self.settings = settings
+        self._ids = count(1)
+
+    async def open(self, request: SpeechRequest) -> Speech:
+        """Resolve REQUEST's voice and build its text path (cheap: the catalogue is cached)."""
+        voice = await self.models.resolve(request.voice, request.language)
+        label = f"#{next(self._ids)} {request.door} voice={voice.name}"
+        synthesis = Synthesis(label, asyncio.get_running_loop())
+        synthesis.volume = self.models.volume(voice)
+        options = self.settings.text_options
+        if request.max_chars is not None and request.max_chars < options.max_chars:
+            options = type(options)(request.max_chars, options.normalize, options.sentence_silence)
+        return Speech(
+            self, synthesis, voice, text_path(voice.language, options, whole=request.whole)
+        )
+
+    async def start(self, speech: Speech) -> AudioFormat:
+        """Queue SPEECH on its model, its voice state ready (see `Speech.start`).
+
+        A model unloaded between finding its worker and submitting (another language's load
+        made room) refuses the request; it is then loaded again and the request goes there.
+        """
+        language = speech.voice.language
+        for _attempt in range(START_TRIES):
+            worker = await asyncio.to_thread(self.models.worker, language)
+            self.models.touch(language)
+            if not worker.has_room():
+                raise EngineBusy(
+                    f"{worker.queued} requests are already active on the {language} model"
+                )
+            state = self.models.cached_state(speech.voice, worker)
+            if state is None:  # a disk load or an encoding: never on the loop or the model's thread
+                voice, state = await asyncio.to_thread(
+                    self.models.voice_state, speech.voice, worker
+                )
+                if voice != speech.voice:
+                    speech.voice = voice
+                    speech.synthesis.volume = self.models.volume(voice)
+            try:
+                worker.submit(speech.synthesis, state)
+            except WorkerClosed:
+                _LOGGER.debug("The %s model was unloaded as a request started", language)
+                continue
+            return self.models.format_of(worker)
+        raise EngineBusy(f"the {language} model keeps being unloaded")
+
+    async def warm_up(self, language: str | None = None) -> None:
+        """Load LANGUAGE's model and default voice, and speak one short sentence."""
+        language = language or self.models.primary
+        await asyncio.to_thread(self.models.worker, language)  # a model that fails says so first
+        voice = self.models.default_voice(language)
+        synthesis = Synthesis("warm-up", asyncio.get_running_loop())
+        speech = Speech(
+            self, synthesis, voice, text_path(language, self.settings.text_options, whole=True)
+        )
+        await speech.start()
+        synthesis.feed("Hello.")
+        synthesis.close()
+        async for _chunk in synthesis.audio():
+            pass
