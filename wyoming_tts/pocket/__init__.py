@@ -1,8 +1,5 @@
 """The Pocket TTS side: load, generate, encode voices, random-weight test models.
 
-pocket-tts is imported here first, without the modules a server never runs (see `lean`).
+Importing this package imports nothing heavy: pocket-tts (and torch) come in with
+`upstream`, the one module that names pocket-tts's parts, through `lean`.
 """
-
-from wyoming_tts.pocket.lean import import_pocket_tts
-
-import_pocket_tts()

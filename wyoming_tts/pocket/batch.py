@@ -29,14 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pocket_tts import TTSModel
-from pocket_tts.default_parameters import MAX_TOKEN_PER_CHUNK
-from pocket_tts.models.text_chunking import prepare_text_prompt, split_into_best_sentences
-from pocket_tts.modules.stateful_module import ModelState
 
 from wyoming_tts.pocket.decoder import AudioSink, Decoder, DecoderKey, Step
 from wyoming_tts.pocket.prefill import prefill
 from wyoming_tts.pocket.rows import RowState
+from wyoming_tts.pocket.upstream import (
+    MAX_TOKEN_PER_CHUNK,
+    ModelState,
+    TTSModel,
+    prepare_text_prompt,
+    split_into_best_sentences,
+)
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from pocket_tts import TTSModel
-from pocket_tts.modules.stateful_module import ModelState, init_states
 
 from wyoming_tts.pocket.rows import RowState
+from wyoming_tts.pocket.upstream import ModelState, TTSModel, init_states
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """The Pocket TTS side of the engine: load a model, encode voices, make frames.
 
-This is the only module that imports torch and pocket_tts. Everything here blocks and runs in
-a worker thread (or before the server opens its port), never on the event loop.
+The engine's door to Pocket TTS (pocket-tts's own names come from `upstream`). Everything
+here blocks and runs in a worker thread (or before the server opens its port), never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
-from pocket_tts import TTSModel, export_model_state
-from pocket_tts.default_parameters import DEFAULT_VOICE_FALLBACK, DEFAULT_VOICE_FOR_LANGUAGE
-from pocket_tts.models.model_state import _import_model_state
-from pocket_tts.utils.config import CONFIGS_DIR
-from pocket_tts.utils.utils import _ORIGINS_OF_PREDEFINED_VOICES
 
 from wyoming_tts.cpu import arm64_without_atomics, is_arm64, safe_threads
 from wyoming_tts.languages import LANGUAGES
 from wyoming_tts.pocket.batch import BatchGenerator
 from wyoming_tts.pocket.decoder import AudioSink
+from wyoming_tts.pocket.upstream import (
+    _ORIGINS_OF_PREDEFINED_VOICES,
+    CONFIGS_DIR,
+    DEFAULT_VOICE_FALLBACK,
+    DEFAULT_VOICE_FOR_LANGUAGE,
+    TTSModel,
+    export_model_state,
+    import_model_state,
+)
 from wyoming_tts.settings import ModelSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -110,7 +115,7 @@ class PocketModel:
         return self.model.get_state_for_audio_prompt(path, truncate=True)
 
     def load_state(self, path: Path) -> object:
-        return _import_model_state(path, self.model.device)
+        return import_model_state(path, self.model.device)
 
     @staticmethod
     def save_state(state: object, path: Path) -> None:

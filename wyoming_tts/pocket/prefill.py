@@ -13,11 +13,9 @@ token sees is the one it sees alone. Each row comes back as a state of its own, 
 from __future__ import annotations
 
 import torch
-from pocket_tts import TTSModel
-from pocket_tts.modules.attention import StreamingMultiheadAttention
-from pocket_tts.modules.stateful_module import ModelState
 
 from wyoming_tts.pocket.rows import rotate
+from wyoming_tts.pocket.upstream import ModelState, StreamingMultiheadAttention, TTSModel
 
 
 def _content(module_state: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

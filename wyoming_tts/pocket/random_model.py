@@ -109,7 +109,7 @@ def tiny_config(
 
 def random_weights_config(model_name: str, folder: Path) -> Path:
     """The full-size architecture of a named pocket-tts model, with no weights to download."""
-    from pocket_tts.utils.config import CONFIGS_DIR
+    from wyoming_tts.pocket.upstream import CONFIGS_DIR
 
     source = CONFIGS_DIR / f"{model_name}.yaml"
     if not source.is_file():

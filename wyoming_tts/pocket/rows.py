@@ -21,9 +21,9 @@ from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
 import torch
-from pocket_tts.modules.attention import StreamingMultiheadAttention
-from pocket_tts.modules.stateful_module import ModelState, StatefulModule
 from torch import nn
+
+from wyoming_tts.pocket.upstream import ModelState, StatefulModule, StreamingMultiheadAttention
 
 
 def rotate(keys: torch.Tensor, delta: int, max_period: float) -> torch.Tensor:
