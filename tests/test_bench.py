@@ -58,3 +58,23 @@ def test_random_weights_config_is_the_full_size_architecture(tmp_path: Path) -> 
     assert Path(made["flow_lm"]["lookup_table"]["tokenizer_path"]).is_file()
     with pytest.raises(ValueError, match="Unknown model"):
         random_weights_config("klingon", tmp_path)
+
+
+@pytest.mark.slow
+def test_bench_measures_a_new_voice_while_others_speak(tiny: dict[str, Path]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
+         "--new-voice", "2"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| 2 speak, a new voice asked for: listeners' worst silence" in result.stdout
+    assert "| The third request's first audio, new voice / default voice" in result.stdout
+
+
+def test_worst_silence_is_the_longest_gap_a_listener_hears() -> None:
+    from wyoming_tts.commands.bench_voice import worst_silence
+
+    # 0.1 s chunks: the second arrives in time, the third 0.3 s after the second ended.
+    assert worst_silence([(0.0, 0.1), (0.05, 0.1), (0.5, 0.1), (0.55, 0.1)]) == pytest.approx(0.3)
+    assert worst_silence([]) == 0.0

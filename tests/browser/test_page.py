@@ -151,8 +151,12 @@ def test_play_a_test_sentence_and_see_the_spoken_text(page: Page) -> None:
 def test_phone_width(browser: Browser, server: str) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 800})
     page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda err: errors.append(str(err)))
     page.goto(server)
     expect(page.locator("#voices li[data-voice='hummer']")).to_be_visible(timeout=15_000)
     width = page.evaluate("document.documentElement.scrollWidth")
     context.close()
     assert width <= 375  # nothing wider than the phone
+    assert errors == []  # the page at phone width logs no error either

@@ -97,6 +97,12 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="only measure Describe latency while hostile clients send their worst text",
     )
+    parser.add_argument(
+        "--new-voice",
+        type=int,
+        metavar="N",
+        help="only measure N listeners' worst silence while a new voice is encoded",
+    )
     parser.add_argument("--max-batch", type=int, default=4, help="as the server's --max-batch")
     parser.add_argument(
         "--batch-sizes",
@@ -205,6 +211,12 @@ async def _measure(
 
         for name, value in await measure(port):
             results.add(name, value, "p99 ≤ 50 ms" if "p99" in name else "")
+        return results
+    if args.new_voice:
+        from wyoming_tts.commands import bench_voice
+
+        for name, value in await bench_voice.measure(port, voice, voices, args.new_voice):
+            results.add(name, value, "+≤ 100 ms" if "silence" in name else "")
         return results
     speak = _Client(port, voice)
     for _ in range(2):
