@@ -34,6 +34,10 @@ class VoiceBook:
         """The language of the first model (a voice added without a language gets it)."""
         return self._models.primary
 
+    def ready(self) -> bool:
+        """True when the default model is loaded (it is warmed up before any port opens)."""
+        return self.primary in self._models.loaded
+
     def languages(self) -> list[str]:
         return sorted({spec.language for spec in self._models.settings.models})
 

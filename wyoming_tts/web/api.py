@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ipaddress
 import logging
 import re
-import secrets
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from importlib.resources import files
@@ -37,6 +34,10 @@ from wyoming_tts.preferences import MAX_VOLUME, MIN_VOLUME
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextTooLong, whole_text_segments
 from wyoming_tts.voices import Voice
+from wyoming_tts.web.bodies import BodyError, json_body
+from wyoming_tts.web.encoders import wav_header
+from wyoming_tts.web.guard import HEADERS, TOKEN_COOKIE, refusal, token_ok
+from wyoming_tts.web.speech_api import OpenAIError, add_routes, error_response
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ SILENCE_RMS = 1e-3  # below this the recording holds no speech
 MAX_SPEAK_CHARS = 1000
 SAMPLE_TEXT = "Hello! This is how I sound. It is twenty one degrees in the living room."
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
-TOKEN_COOKIE = "wyoming_tts_token"
+MAX_JSON_BYTES = 64 * 1024  # a voice's settings, or a test sentence
 
 
 class ApiError(Exception):
@@ -78,18 +79,36 @@ def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
-        host = request.client.host if request.client else ""
-        if settings.web_allow and not _allowed(host, settings.web_allow):
-            return JSONResponse({"error": "This address may not use the voice page."}, 403)
-        if settings.web_token and not _token_ok(request, settings.web_token):
-            return JSONResponse(
-                {"error": "Open the page with ?token=YOUR_TOKEN (the server's --web-token)."}, 401
-            )
-        response = await call_next(request)
-        token = request.query_params.get("token")
-        if settings.web_token and token and secrets.compare_digest(token, settings.web_token):
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        refused = refusal(request, settings.web_token, settings.web_allow)
+        if refused is not None:
+            status, message = refused
+            if request.url.path.startswith("/v1/"):
+                response: Response = error_response(OpenAIError(status, message))
+            else:
+                response = JSONResponse({"error": message}, status)
+        else:
+            response = await call_next(request)
+            token = request.query_params.get("token")
+            if settings.web_token and token and token_ok(request, settings.web_token):
+                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        response.headers.update(HEADERS)
         return response
+
+    @app.exception_handler(BodyError)
+    async def body_error(_request: Request, err: BodyError) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, status_code=err.status)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        if book.ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "loading"}, status_code=503)
+
+    add_routes(app, front, book)
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
@@ -147,7 +166,7 @@ def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
 
     @app.put("/api/voices/{name}")
     async def tune_voice(name: str, request: Request) -> dict[str, Any]:
-        body = await _json(request)
+        body = await json_body(request, MAX_JSON_BYTES)
         voice = await book.find(name)
         if voice is None:
             raise ApiError(404, f"There is no voice named {name!r}.")
@@ -180,7 +199,7 @@ def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
 
     @app.post("/api/speak")
     async def speak(request: Request) -> StreamingResponse:
-        body = await _json(request)
+        body = await json_body(request, MAX_JSON_BYTES)
         text = body.get("text") or SAMPLE_TEXT
         name = body.get("voice")
         if not isinstance(text, str) or (name is not None and not isinstance(name, str)):
@@ -199,39 +218,6 @@ def _voice_json(book: VoiceBook, voice: Voice) -> dict[str, Any]:
         "default": book.is_default(voice),
         "volume": book.volume(voice),
     }
-
-
-def _allowed(host: str, allow: tuple[str, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    for entry in allow:
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def _token_ok(request: Request, token: str) -> bool:
-    given = (
-        request.query_params.get("token")
-        or request.cookies.get(TOKEN_COOKIE)
-        or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    )
-    return bool(given) and secrets.compare_digest(given, token)
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as err:
-        raise ApiError(400, "The request body must be JSON.") from err
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
 
 
 def _check_name(name: str) -> None:
@@ -264,20 +250,6 @@ def _checked_wav(data: bytes) -> bytes:
     out = io.BytesIO()
     soundfile.write(out, mono, rate, subtype="PCM_16", format="WAV")
     return out.getvalue()
-
-
-def wav_header(rate: int, samples: int = 0x7FFFFFFF // 2) -> bytes:
-    """A 16-bit mono WAV header; the sizes say "as long as it goes" until the page fixes them."""
-    data = samples * 2
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + data)
-        + b"WAVE"
-        + b"fmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-        + b"data"
-        + struct.pack("<I", data)
-    )
 
 
 async def _speak(front: Front, text: str, name: str | None) -> StreamingResponse:
