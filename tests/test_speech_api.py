@@ -278,3 +278,58 @@ async def test_a_non_ascii_token_is_a_401(fake_settings: Settings, tmp_path: Pat
         url = f"{_url(app)}/api/voices?token=%C3%A9t%C3%A9-long-token-1234"
         assert (await asyncio.to_thread(_request, url))[0] == 401
         assert (await asyncio.to_thread(_request, f"{_url(app)}/healthz"))[0] == 200
+
+
+# -- uploads: bounded before anything is decoded ------------------------------------------------
+
+
+def _audio(seconds: float, rate: int, channels: int, fmt: str = "WAV") -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile
+
+    out = io.BytesIO()
+    block = np.zeros((rate * 60, channels), dtype="int16")
+    with soundfile.SoundFile(out, "w", rate, channels, format=fmt) as file:
+        left = round(seconds * rate)
+        while left > 0:
+            file.write(block[: min(left, len(block))])
+            left -= len(block)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (_audio(3600, 8000, 1, "FLAC"), "3600 s; 30 s at most"),  # 0.09 MB declaring an hour
+        (_audio(2, 96000, 1), "sample rate is 96000 Hz"),
+        (_audio(2, 16000, 8), "8 channels"),
+        (_audio(40, 8000, 1), "40 s; 30 s at most"),
+    ],
+)
+async def test_an_upload_is_checked_by_its_header_first(
+    api_app: App, data: bytes, words: str
+) -> None:
+    from tests.test_web import _multipart
+
+    body, kind = _multipart({"name": "probe"}, {"audio": ("probe.flac", data)})
+    status, _, raw = await asyncio.to_thread(
+        _raw, api_app, "POST", "/api/voices", body, **{"Content-Type": kind}
+    )
+    assert status == 400 and words in json.loads(raw)["error"]
+    assert "probe" not in [v.name for v in await api_app.models.refresh_voices()]  # type: ignore[union-attr]
+
+
+async def test_a_chunked_upload_over_the_cap_is_refused_as_it_arrives(api_app: App) -> None:
+    def send() -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", _web_port(api_app), timeout=30)
+        block = b"x" * (1 << 20)
+        conn.request("POST", "/api/voices", body=(block for _ in range(12)),
+                     headers={"Content-Type": "multipart/form-data; boundary=b"},
+                     encode_chunked=True)  # fmt: skip
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    assert await asyncio.to_thread(send) == 413

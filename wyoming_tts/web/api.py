@@ -34,7 +34,7 @@ from wyoming_tts.preferences import MAX_VOLUME, MIN_VOLUME
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextTooLong, whole_text_segments
 from wyoming_tts.voices import Voice
-from wyoming_tts.web.bodies import BodyError, json_body
+from wyoming_tts.web.bodies import BodyError, json_body, read_bounded
 from wyoming_tts.web.encoders import wav_header
 from wyoming_tts.web.guard import HEADERS, TOKEN_COOKIE, refusal, token_ok
 from wyoming_tts.web.speech_api import OpenAIError, add_routes, error_response
@@ -44,6 +44,9 @@ _LOGGER = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 s of 48 kHz stereo WAV is under 2 MB
 MIN_UPLOAD_SECONDS = 1.0
 MAX_UPLOAD_SECONDS = 30.0  # Pocket TTS uses a few seconds; more only costs encoding time
+MIN_UPLOAD_RATE = 8000
+MAX_UPLOAD_RATE = 48000  # a microphone's; Pocket TTS resamples to 24 kHz anyway
+MAX_UPLOAD_CHANNELS = 2
 SILENCE_RMS = 1e-3  # below this the recording holds no speech
 MAX_SPEAK_CHARS = 1000
 SAMPLE_TEXT = "Hello! This is how I sound. It is twenty one degrees in the living room."
@@ -138,7 +141,17 @@ def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
                 if drained > 4 * MAX_UPLOAD_BYTES:
                     break
             raise ApiError(413, f"The file is over {MAX_UPLOAD_BYTES // 1048576} MB; send less.")
-        form = await request.form(max_files=1, max_fields=4)
+        try:  # the whole form within the cap, however it is sent (chunked too)
+            raw = await read_bounded(request, MAX_UPLOAD_BYTES + 65536)
+        except BodyError as err:
+            raise ApiError(
+                413, f"The file is over {MAX_UPLOAD_BYTES // 1048576} MB; send less."
+            ) from err
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=4)
         name = str(form.get("name") or "").strip()
         language = str(form.get("language") or book.primary).strip()
         audio = form.get("audio")
@@ -230,13 +243,37 @@ def _check_name(name: str) -> None:
 
 
 def _checked_wav(data: bytes) -> bytes:
-    """The upload as a 16-bit mono WAV, after checking it is audio of a usable length."""
+    """The upload as a 16-bit mono WAV, after checking it is audio of a usable length.
+
+    The header is checked first (rate, channels, declared length), and at most
+    MAX_UPLOAD_SECONDS are decoded, so a small file that declares hours of audio, or many
+    channels at a huge rate, costs no memory: decoded, an upload is at most
+    MAX_UPLOAD_SECONDS x MAX_UPLOAD_RATE x MAX_UPLOAD_CHANNELS x 4 bytes (11.5 MB).
+    """
+    unreadable = "The file is not audio this server can read; send a WAV, FLAC, OGG or MP3."
     try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        info = soundfile.info(io.BytesIO(data))
     except Exception as err:
+        raise ApiError(400, unreadable) from err
+    if not MIN_UPLOAD_RATE <= info.samplerate <= MAX_UPLOAD_RATE:
         raise ApiError(
-            400, "The file is not audio this server can read; send a WAV, FLAC, OGG or MP3."
-        ) from err
+            400, f"The recording's sample rate is {info.samplerate} Hz; use 8 to 48 kHz."
+        )
+    if not 1 <= info.channels <= MAX_UPLOAD_CHANNELS:
+        raise ApiError(400, f"The recording has {info.channels} channels; use mono or stereo.")
+    if info.frames > MAX_UPLOAD_SECONDS * info.samplerate * 1.01:
+        raise ApiError(
+            400, f"The recording is {info.duration:.0f} s; {MAX_UPLOAD_SECONDS:.0f} s at most."
+        )
+    try:
+        samples, rate = soundfile.read(
+            io.BytesIO(data),
+            dtype="float32",
+            always_2d=True,
+            frames=int(MAX_UPLOAD_SECONDS * info.samplerate) + 1,
+        )
+    except Exception as err:
+        raise ApiError(400, unreadable) from err
     seconds = len(samples) / rate if rate else 0.0
     if seconds < MIN_UPLOAD_SECONDS:
         raise ApiError(400, f"The recording is {seconds:.1f} s; record 5 to 10 s of speech.")
