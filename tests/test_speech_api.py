@@ -333,3 +333,30 @@ async def test_a_chunked_upload_over_the_cap_is_refused_as_it_arrives(api_app: A
         return status
 
     assert await asyncio.to_thread(send) == 413
+
+
+async def test_metrics_parse_and_count_every_door(api_app: App) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await asyncio.to_thread(_openai_speech, api_app, "pcm")
+    await _wyoming_samples(api_app)
+    await call(api_app, "POST", "/v1/audio/speech", {"input": TEXT, "voice": "nobody"})
+    status, raw = await call(api_app, "GET", "/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(raw.decode())}  # type: ignore[union-attr]
+    spoken = {
+        s.labels["door"]: s.value
+        for s in families["wyoming_tts_requests"].samples
+        if s.name == "wyoming_tts_requests_total" and s.labels["outcome"] == "spoken"
+    }
+    assert spoken.get("http", 0) >= 1 and spoken.get("wyoming", 0) >= 1
+    errors = [s for s in families["wyoming_tts_errors"].samples if s.name.endswith("_total")]
+    assert any(s.labels == {"door": "http", "code": "invalid_request"} for s in errors)
+    expected = ("first_audio_seconds", "real_time_factor", "queue_wait_seconds", "batch_rows",
+                "voice_state_hits", "voice_state_encodings", "resident_memory_bytes",
+                "model_load_seconds")  # fmt: skip
+    for name in expected:
+        assert f"wyoming_tts_{name}" in families, name
+    hits = families["wyoming_tts_voice_state_hits"].samples[0].value
+    assert hits >= 2
+    assert families["wyoming_tts_resident_memory_bytes"].samples[0].value > 50e6

@@ -243,6 +243,8 @@ class VoiceStates:
         self.budget_bytes = budget_bytes
         self.library_version = library_version
         self.encodings = 0  # how many audio files were encoded (tests and logs read it)
+        self.hits = 0  # states found in memory
+        self.misses = 0  # states loaded from disk or made
         self._memory: OrderedDict[tuple[str, str, tuple[int, int]], tuple[object, int]] = (
             OrderedDict()
         )
@@ -257,6 +259,7 @@ class VoiceStates:
         with self._lock:
             if key not in self._memory:
                 return None
+            self.hits += 1
             self._memory.move_to_end(key)
             if pin:
                 self._pinned.add(key)
@@ -275,6 +278,8 @@ class VoiceStates:
             if state is not None:
                 return state
             state = self._load(voice, model)
+            with self._lock:
+                self.misses += 1
             size = model.state_bytes(state)
             with self._lock:
                 self._memory[key] = (state, size)

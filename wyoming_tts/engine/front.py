@@ -18,6 +18,7 @@ from itertools import count
 
 from wyoming_tts.engine.models import AudioFormat, Models
 from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, WorkerClosed
+from wyoming_tts.metrics import Metrics
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextPipeline, check_length, feed_whole_text, text_path
 from wyoming_tts.voices import Voice
@@ -100,9 +101,11 @@ class Speech:
 class Front:
     """The request door of the engine, shared by every door of the server."""
 
-    def __init__(self, models: Models, settings: Settings) -> None:
+    def __init__(self, models: Models, settings: Settings, metrics: Metrics | None = None) -> None:
         self.models = models
         self.settings = settings
+        self.metrics = metrics or Metrics(models.snapshot)
+        models.metrics = self.metrics
         self._ids = count(1)
 
     async def open(self, request: SpeechRequest) -> Speech:
@@ -111,6 +114,7 @@ class Front:
         label = f"#{next(self._ids)} {request.door} voice={voice.name}"
         synthesis = Synthesis(label, asyncio.get_running_loop())
         synthesis.volume = self.models.volume(voice)
+        synthesis.door, synthesis.voice_name = request.door, voice.name
         options = self.settings.text_options
         if request.max_chars is not None and request.max_chars < options.max_chars:
             options = type(options)(request.max_chars, options.normalize, options.sentence_silence)
@@ -139,6 +143,7 @@ class Front:
                 )
                 if voice != speech.voice:
                     speech.voice = voice
+                    speech.synthesis.voice_name = voice.name
                     speech.synthesis.volume = self.models.volume(voice)
             try:
                 worker.submit(speech.synthesis, state)
@@ -147,6 +152,10 @@ class Front:
                 continue
             return self.models.format_of(worker)
         raise EngineBusy(f"the {language} model keeps being unloaded")
+
+    def refused(self, door: str, code: str) -> None:
+        """A door refused or failed a request with CODE (counted in the metrics)."""
+        self.metrics.error(door, code)
 
     async def warm_up(self, language: str | None = None) -> None:
         """Load LANGUAGE's model and default voice, and speak one short sentence."""

@@ -22,6 +22,7 @@ from wyoming_tts import memory
 from wyoming_tts.engine.model import Model
 from wyoming_tts.engine.scheduler import Worker
 from wyoming_tts.engine.synthesis import Synthesis
+from wyoming_tts.metrics import Metrics, Snapshot
 from wyoming_tts.preferences import Preferences
 from wyoming_tts.settings import ModelSpec, Settings
 from wyoming_tts.voices import LanguageModel, StateModel, Voice, VoiceCatalog, VoiceStates
@@ -116,6 +117,8 @@ class Models:
         self._available_mb = available_mb
         self.model_mb: float | None = None  # what loading the first model took
         self.recent = RecentRequests()
+        self.metrics: Metrics | None = None  # set by the request door
+        self.load_seconds: dict[str, float] = {}
         self._workers: dict[str, Worker] = {}
         self._used: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -237,8 +240,9 @@ class Models:
             model = self._loader(spec)
             if self.model_mb is None:
                 self.model_mb = max(memory.rss_mb() - before, 0.0)
+            self.load_seconds[language] = time.monotonic() - started
             _LOGGER.info(
-                "Loaded model %s (%s) in %.1f s", spec.source, language, time.monotonic() - started
+                "Loaded model %s (%s) in %.1f s", spec.source, language, self.load_seconds[language]
             )
             worker = Worker(
                 language,
@@ -288,12 +292,24 @@ class Models:
     def _record(self, language: str, synthesis: Synthesis) -> None:
         """Keep the figures of the last requests, for the voice page (worker thread)."""
         stats = synthesis.stats
-        if synthesis.label == "warm-up" or stats.first_audio is None:
+        if synthesis.label == "warm-up":
             return
         worker = self._workers.get(language)
         rate = worker.model.sample_rate if worker is not None else 24000
         audio = stats.samples / rate
         ready = max(stats.text_ready or stats.submitted, stats.submitted)
+        if self.metrics is not None:
+            outcome = "failed" if synthesis.failed else "cancelled" if stats.cancelled else "spoken"
+            self.metrics.finished(
+                synthesis.door or "other",
+                synthesis.voice_name,
+                outcome,
+                None if stats.first_audio is None else stats.first_audio - ready,
+                audio / stats.busy_seconds if stats.busy_seconds else None,
+                (stats.started or stats.submitted) - stats.submitted,
+            )
+        if stats.first_audio is None:
+            return
         self.recent.add(
             RequestStats(
                 label=synthesis.label,
@@ -304,6 +320,19 @@ class Models:
                 cancelled=stats.cancelled,
                 finished=time.time(),
             )
+        )
+
+    def snapshot(self) -> Snapshot:
+        """What the metrics read at scrape time (cheap; any thread)."""
+        workers = list(self._workers.values())
+        return Snapshot(
+            rows=sum(w.rows for w in workers),
+            active=sum(w.queued for w in workers),
+            voice_hits=self.states.hits,
+            voice_misses=self.states.misses,
+            voice_encodings=self.states.encodings,
+            resident_bytes=memory.rss_mb() * 1024 * 1024,
+            model_load_seconds=dict(self.load_seconds),
         )
 
     def close(self) -> None:

@@ -106,6 +106,11 @@ class Worker:
             return len(self._active)
 
     @property
+    def rows(self) -> int:
+        """Rows of the batch speaking now."""
+        return len(self._rows)
+
+    @property
     def busy(self) -> bool:
         return bool(self._rows)
 
@@ -286,6 +291,7 @@ class Worker:
     def _fail(self, synthesis: Synthesis, err: BaseException) -> None:
         _LOGGER.error("Synthesis failed (%s): %s", synthesis.label, err, exc_info=err)
         synthesis.emit(SynthesisError(f"Speech synthesis failed: {err}"))
+        synthesis.failed = True
         synthesis.stop.set()
         self._finish(synthesis, failed=True)
 

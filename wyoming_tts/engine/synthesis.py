@@ -68,6 +68,9 @@ class Synthesis:
 
     def __init__(self, label: str, loop: asyncio.AbstractEventLoop) -> None:
         self.label = label
+        self.door = ""  # which door it came through, and its voice: for the metrics
+        self.voice_name = ""
+        self.failed = False  # worker side: the model failed on it
         self.stats = Stats()
         self.stop = threading.Event()
         self.max_buffered_samples = 0  # set by the worker; 0 = no bound

@@ -281,6 +281,7 @@ class TtsHandler(AsyncEventHandler):
     async def _fail(self, code: str, text: str) -> None:
         """Send an error, then close the connection."""
         _LOGGER.warning("Request failed (%s): %s", code, text)
+        self.front.refused("wyoming", code)
         try:
             await self.write_event(Error(text=text, code=code).event())
         except ConnectionError:

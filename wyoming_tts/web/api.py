@@ -30,6 +30,7 @@ from wyoming_tts.engine.front import Front, SpeechRequest
 from wyoming_tts.engine.models import VoiceError
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
 from wyoming_tts.engine.voicebook import VoiceBook, VoiceRejected
+from wyoming_tts.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from wyoming_tts.preferences import MAX_VOLUME, MIN_VOLUME
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextTooLong, whole_text_segments
@@ -74,6 +75,7 @@ def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, err: ApiError) -> JSONResponse:
+        front.refused("page", str(err.status))
         return JSONResponse({"error": str(err)}, status_code=err.status)
 
     @app.exception_handler(VoiceRejected)
@@ -104,6 +106,10 @@ def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(front.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:

@@ -58,6 +58,7 @@ def add_routes(app: FastAPI, front: Front, book: VoiceBook) -> None:
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_request: Request, err: OpenAIError) -> JSONResponse:
+        front.refused("http", err.code)
         return error_response(err)
 
     @app.get("/v1/models")
