@@ -78,3 +78,15 @@ def test_worst_silence_is_the_longest_gap_a_listener_hears() -> None:
     # 0.1 s chunks: the second arrives in time, the third 0.3 s after the second ended.
     assert worst_silence([(0.0, 0.1), (0.05, 0.1), (0.5, 0.1), (0.55, 0.1)]) == pytest.approx(0.3)
     assert worst_silence([]) == 0.0
+
+
+@pytest.mark.slow
+def test_bench_compares_the_speech_api_with_wyoming(tiny: dict[str, Path]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
+         "--http", "--runs", "3"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| First byte over HTTP / first audio over Wyoming" in result.stdout
+    assert "| Audio per wall second, HTTP / Wyoming" in result.stdout

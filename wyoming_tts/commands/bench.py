@@ -98,6 +98,11 @@ def main(argv: list[str]) -> int:
         help="only measure Describe latency while hostile clients send their worst text",
     )
     parser.add_argument(
+        "--http",
+        action="store_true",
+        help="only compare the OpenAI-compatible speech API with Wyoming, same text",
+    )
+    parser.add_argument(
         "--new-voice",
         type=int,
         metavar="N",
@@ -125,6 +130,7 @@ def main(argv: list[str]) -> int:
         if args.batch_sizes:
             return _batch_table(args, model, voice, voices)
         port = _free_port()
+        args.web_port = _free_port()
         launched = time.monotonic()
         server = _start_server(args, model, voice, voices, folder / "data", port)
         try:
@@ -180,6 +186,8 @@ def _start_server(
         "--max-batch",
         str(args.max_batch),
     ]
+    if args.http:
+        command += ["--web-uri", f"tcp://127.0.0.1:{args.web_port}"]
     if args.hostile:
         from wyoming_tts.commands.bench_hostile import MAX_TEXT_CHARS
 
@@ -211,6 +219,15 @@ async def _measure(
 
         for name, value in await measure(port):
             results.add(name, value, "p99 ≤ 50 ms" if "p99" in name else "")
+        return results
+    if args.http:
+        from wyoming_tts.commands import bench_http
+
+        for _ in range(2):
+            await _Client(port, voice).plain(SHORT)  # warm-up
+        rows = await bench_http.measure(port, args.web_port, voice, SHORT, LONG, args.runs)
+        for name, value, target, met in rows:
+            results.add(name, value, target, met)
         return results
     if args.new_voice:
         from wyoming_tts.commands import bench_voice
