@@ -65,6 +65,10 @@ async def encode(pcm: AsyncIterator[bytes], fmt: str, rate: int) -> AsyncIterato
         return
     process = await asyncio.create_subprocess_exec(
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
+        # Read the PCM as it comes (no probing, small reads): the first frame is encoded at
+        # once instead of when ffmpeg's input buffer is full.
+        "-probesize", "32", "-analyzeduration", "0", "-fflags", "nobuffer",
+        "-blocksize", str(READ_BYTES),
         "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
         *_FFMPEG[fmt], "-flush_packets", "1", "pipe:1",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
