@@ -360,3 +360,34 @@ async def test_metrics_parse_and_count_every_door(api_app: App) -> None:
     hits = families["wyoming_tts_voice_state_hits"].samples[0].value
     assert hits >= 2
     assert families["wyoming_tts_resident_memory_bytes"].samples[0].value > 50e6
+
+
+async def test_a_satellite_is_not_queued_behind_http_clients(api_app: App) -> None:
+    """Two HTTP clients speak long texts; a satellite's short request joins their batch and is
+    spoken to the end while both are still speaking (the same turn it gets beside two other
+    satellites)."""
+    long_text = " ".join([TEXT] * 12)
+    body = json.dumps({"input": long_text, "response_format": "pcm"}).encode()
+    first_bytes = [asyncio.Event(), asyncio.Event()]
+    done: list[str] = []
+
+    def speak(started: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", _web_port(api_app), timeout=60)
+        conn.request("POST", "/v1/audio/speech", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.read(2)
+        loop.call_soon_threadsafe(started.set)
+        response.read()
+        conn.close()
+        done.append("http")
+
+    loop = asyncio.get_running_loop()
+    speaking = [asyncio.create_task(asyncio.to_thread(speak, e, loop)) for e in first_bytes]
+    async with asyncio.timeout(30):
+        for started in first_bytes:
+            await started.wait()
+    assert await _wyoming_samples(api_app) > 0
+    done.append("satellite")
+    await asyncio.gather(*speaking)
+    assert done[0] == "satellite", done
