@@ -24,6 +24,7 @@ import numpy as np
 
 from wyoming_tts import memory
 from wyoming_tts.engine.model import Batch, Model, OneAtATime
+from wyoming_tts.engine.policy import Arrival, Candidate, choose, gather_until
 from wyoming_tts.engine.synthesis import (
     _END,
     MAX_BUFFERED_SECONDS,
@@ -36,11 +37,6 @@ from wyoming_tts.engine.synthesis import (
 )
 
 _LOGGER = logging.getLogger(__name__)
-
-# A new request waits this long for others sent at the same moment, so that they start
-# together; up to the longer time for one whose text is still being cut.
-GATHER_SECONDS = 0.002
-GATHER_MAX_SECONDS = 0.008
 
 
 class Worker:
@@ -193,45 +189,21 @@ class Worker:
                 self._step()
 
     def _gather(self, turn: list[Synthesis]) -> float:
-        """Seconds to wait for requests sent at the same moment as a new one in TURN (lock held).
-
-        Satellites that announce together send within a millisecond or two; a request
-        prompted alone would make the others wait for its prompt before theirs (measured on
-        the flagship: of four at once, the last three waited 50 ms more). A new request waits
-        GATHER_SECONDS, and up to GATHER_MAX_SECONDS for one sent with it whose text is still
-        being cut."""
-        fresh = [s.stats for s in turn if s.stats.started is None and s.has_segment()]
-        if not fresh:
-            return 0.0
-        first = min(max(stats.text_ready or stats.submitted, stats.submitted) for stats in fresh)
-        cutting = any(
-            s.stats.started is None
-            and s.stats.text_ready is None
-            and not s.stop.is_set()
-            and s.stats.submitted >= first - GATHER_SECONDS
-            for s in self._active
-        )
-        return first + (GATHER_MAX_SECONDS if cutting else GATHER_SECONDS) - time.monotonic()
+        """Seconds to wait for requests sent at the same moment as a new one in TURN (lock
+        held); see `policy.gather_until`."""
+        fresh = [_arrival(s) for s in turn if s.stats.started is None and s.has_segment()]
+        others = [_arrival(s) for s in self._active if s.stats.started is None]
+        until = gather_until(fresh, others)
+        return 0.0 if until is None else until - time.monotonic()
 
     def _anything_ready(self) -> bool:
         return any(s.ready() for s in self._active if s.row is None)
 
     def _turn(self) -> list[Synthesis]:
-        """The requests without a row that have something to do now (lock held).
-
-        A request that only needs to finish always goes through; rows go to those that have
-        waited longest since their last row (a new request first), while rows are free.
-        """
-        chosen: list[Synthesis] = []
-        free = self.max_batch - len(self._rows)
+        """The requests without a row served now (lock held); see `policy.choose`."""
         waiting = [s for s in self._active if s.row is None and s.ready()]
-        for synthesis in sorted(waiting, key=lambda s: s.turn):
-            if synthesis.has_segment() and not synthesis.stop.is_set():
-                if free <= 0:
-                    continue
-                free -= 1
-            chosen.append(synthesis)
-        return chosen
+        candidates = [Candidate(s.turn, s.has_segment() and not s.stop.is_set()) for s in waiting]
+        return [waiting[i] for i in choose(candidates, self.max_batch - len(self._rows))]
 
     def _serve(self, synthesis: Synthesis) -> None:
         """Give SYNTHESIS its next segment: a row of the batch, a pause, or its end."""
@@ -333,6 +305,11 @@ class Worker:
         step = self.samples_per_chunk
         for start in range(0, pcm.size, step):
             synthesis.emit(pcm[start : start + step].tobytes())
+
+
+def _arrival(synthesis: Synthesis) -> Arrival:
+    stats = synthesis.stats
+    return Arrival(stats.submitted, stats.text_ready, synthesis.stop.is_set())
 
 
 def _log_request(synthesis: Synthesis, sample_rate: int) -> None:
