@@ -144,9 +144,11 @@ class VoiceCatalog:
             )
 
     def mark_broken(self, source: str, stamp: tuple[int, int], reason: str) -> None:
-        """Stop listing a file that cannot become a voice; logged once."""
-        if (source, stamp) not in self._broken:
+        """Stop listing a file that cannot become a voice; logged once (any thread)."""
+        with self._lock:
+            new = (source, stamp) not in self._broken
             self._broken.add((source, stamp))
+        if new:
             _LOGGER.warning("Voice file %s is not usable and is not listed: %s", source, reason)
 
     def get(self, name: str) -> Voice | None:
