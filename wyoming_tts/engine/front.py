@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 
 from wyoming_tts.engine.models import AudioFormat, Models
@@ -117,7 +117,7 @@ class Front:
         synthesis.door, synthesis.voice_name = request.door, voice.name
         options = self.settings.text_options
         if request.max_chars is not None and request.max_chars < options.max_chars:
-            options = type(options)(request.max_chars, options.normalize, options.sentence_silence)
+            options = replace(options, max_chars=request.max_chars)
         return Speech(
             self, synthesis, voice, text_path(voice.language, options, whole=request.whole)
         )
@@ -129,8 +129,11 @@ class Front:
         made room) refuses the request; it is then loaded again and the request goes there.
         """
         language = speech.voice.language
-        for _attempt in range(START_TRIES):
-            worker = await asyncio.to_thread(self.models.worker, language)
+        for attempt in range(START_TRIES):
+            # After a refusal, ask under the registry's lock: an unload may be under way.
+            worker = None if attempt else self.models.loaded_worker(language)
+            if worker is None:  # loading blocks: in a thread
+                worker = await asyncio.to_thread(self.models.worker, language)
             self.models.touch(language)
             if not worker.has_room():
                 raise EngineBusy(

@@ -225,6 +225,10 @@ class Models:
         """LANGUAGE's model was just used (the least recently used is unloaded first)."""
         self._used[language] = time.monotonic()
 
+    def loaded_worker(self, language: str) -> Worker | None:
+        """The worker of LANGUAGE's model when it is loaded (cheap: no thread needed)."""
+        return self._workers.get(language)
+
     def worker(self, language: str) -> Worker:
         """The worker of LANGUAGE's model, loading the model now if needed (blocking)."""
         with self._lock:
