@@ -151,7 +151,7 @@ class _OneFrameModel:
         yield np.array([2.0, -3.0, 0.5, -0.5], dtype=np.float32)
 
 
-async def test_frames_are_clamped_to_16_bit() -> None:
+async def test_frames_over_full_scale_are_limited_not_wrapped() -> None:
     worker = Worker("test", _OneFrameModel(), max_queue=1)
     try:
         synthesis = Synthesis("clamp", asyncio.get_running_loop())
@@ -159,7 +159,10 @@ async def test_frames_are_clamped_to_16_bit() -> None:
         synthesis.feed("Loud.")
         synthesis.close()
         pcm = b"".join([chunk async for chunk in synthesis.audio()])
-        assert np.frombuffer(pcm, "<i2").tolist() == [32767, -32767, 16383, -16383]
+        samples = np.frombuffer(pcm, "<i2").astype(int)
+        assert np.sign(samples).tolist() == [1, -1, 1, -1]  # no wrap-around
+        assert np.abs(samples).max() <= round(0.977 * 32767) + 1  # held under the ceiling
+        assert samples[2] < 16383  # the limiter lets go gradually, not at once
     finally:
         worker.close()
 

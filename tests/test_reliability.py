@@ -313,7 +313,8 @@ async def test_a_full_disk_while_caching_still_serves_the_voice(
             await _served_normally(app)
             assert app.models.states.encodings == 1
     assert "No space left on device" in caplog.text
-    assert not list((settings.data_dir / "voice-states").glob("*"))
+    assert not list((settings.data_dir / "voice-states").glob("*.safetensors"))
+    assert not list((settings.data_dir / "voice-states").glob("*.partial"))
 
 
 async def test_nothing_a_client_sends_reads_writes_or_fetches_outside(

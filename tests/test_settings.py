@@ -33,6 +33,8 @@ def test_every_flag_has_an_environment_twin(tmp_path: Path) -> None:
         "WYOMING_TTS_MAX_BATCH": "3",
         "WYOMING_TTS_MAX_TEXT_CHARS": "500",
         "WYOMING_TTS_VOLUME": "1.5",
+        "WYOMING_TTS_SPEED": "0.9",
+        "WYOMING_TTS_NO_LOUDNESS_MATCH": "1",
         "WYOMING_TTS_SENTENCE_SILENCE": "0.3",
         "WYOMING_TTS_NO_NORMALIZE": "1",
         "WYOMING_TTS_PRELOAD": "yes",
@@ -58,6 +60,7 @@ def test_every_flag_has_an_environment_twin(tmp_path: Path) -> None:
     assert s.quantize and s.preload and s.debug and not s.normalize
     assert (s.threads, s.samples_per_chunk, s.max_queue, s.max_text_chars) == (2, 960, 7, 500)
     assert (s.volume, s.sentence_silence, s.max_models, s.voice_cache_mb) == (1.5, 0.3, 3, 64)
+    assert s.speed == 0.9 and not s.loudness_match
     assert s.idle_timeout == 5.0 and s.log_format == "%(message)s" and s.max_batch == 3
     assert s.web_uri == "tcp://0.0.0.0:8099" and s.web_token == "token-from-the-file"
     assert s.web_allow == ("172.30.32.2", "10.0.0.0/8")

@@ -134,7 +134,7 @@ async def test_list_voices(web_app: App) -> None:
     assert status == 200
     assert body["voices"] == [  # type: ignore[index]
         {"name": "hummer", "description": "hummer (English, custom)", "languages": ["en"],
-         "custom": True, "default": True, "volume": 1.0}
+         "custom": True, "default": True, "volume": 1.0, "speed": 1.0}
     ]  # fmt: skip
 
 

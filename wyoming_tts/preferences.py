@@ -1,4 +1,4 @@
-"""What a user set on the voice page: the default voice of each language and voice volumes.
+"""What a user set on the voice page: each language's default voice, each voice's volume and rate.
 
 Kept in one small JSON file in the data folder, so it survives restarts; written atomically.
 """
@@ -14,16 +14,19 @@ _LOGGER = logging.getLogger(__name__)
 
 MIN_VOLUME = 0.1
 MAX_VOLUME = 4.0
+MIN_SPEED = 0.5  # the same range as --speed (wyoming_tts.audio)
+MAX_SPEED = 2.0
 
 
 class Preferences:
-    """Default voices per language and a volume per voice, saved on every change."""
+    """Default voices per language, a volume and a speech rate per voice, saved on every change."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._default_voices: dict[str, str] = {}
         self._volumes: dict[str, float] = {}
+        self._speeds: dict[str, float] = {}
         self._load()
 
     def _load(self) -> None:
@@ -42,15 +45,15 @@ class Preferences:
             self._default_voices = {
                 str(k): str(v) for k, v in defaults.items() if isinstance(v, str)
             }
-        if isinstance(volumes, dict):
-            self._volumes = {
-                str(k): min(max(float(v), MIN_VOLUME), MAX_VOLUME)
-                for k, v in volumes.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)
-            }
+        self._volumes = _numbers(volumes, MIN_VOLUME, MAX_VOLUME)
+        self._speeds = _numbers(data.get("speeds", {}), MIN_SPEED, MAX_SPEED)
 
     def _save(self) -> None:
-        data = {"default_voices": self._default_voices, "volumes": self._volumes}
+        data = {
+            "default_voices": self._default_voices,
+            "volumes": self._volumes,
+            "speeds": self._speeds,
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
         partial.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
@@ -77,9 +80,32 @@ class Preferences:
                 self._volumes[name] = volume
             self._save()
 
+    def speed(self, name: str) -> float:
+        with self._lock:
+            return self._speeds.get(name, 1.0)
+
+    def set_speed(self, name: str, speed: float) -> None:
+        with self._lock:
+            if speed == 1.0:
+                self._speeds.pop(name, None)
+            else:
+                self._speeds[name] = speed
+            self._save()
+
     def forget(self, name: str) -> None:
-        """A voice was deleted: drop its volume and any default it was."""
+        """A voice was deleted: drop its volume, its rate and any default it was."""
         with self._lock:
             self._volumes.pop(name, None)
+            self._speeds.pop(name, None)
             self._default_voices = {k: v for k, v in self._default_voices.items() if v != name}
             self._save()
+
+
+def _numbers(values: object, low: float, high: float) -> dict[str, float]:
+    if not isinstance(values, dict):
+        return {}
+    return {
+        str(k): min(max(float(v), low), high)
+        for k, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }

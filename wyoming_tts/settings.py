@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from wyoming_tts import __version__
+from wyoming_tts.audio import MAX_RATE, MIN_RATE
 from wyoming_tts.languages import CODES, language_of_model
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class Settings:
     max_batch: int = 4
     max_text_chars: int = 10_000
     volume: float = 1.0
+    speed: float = 1.0
+    loudness_match: bool = True
     sentence_silence: float = 0.0
     normalize: bool = True
     preload: bool = False
@@ -214,6 +217,17 @@ def build_parser() -> OptionParser:
     add("--max-text-chars", type=int, default=Settings.max_text_chars, help="longest text")
     add("--volume", type=float, default=Settings.volume, help="output gain, 0.1 to 4.0")
     add(
+        "--speed",
+        type=float,
+        default=Settings.speed,
+        help="speech rate, 0.5 to 2.0 (1.0: as the model speaks; pitch is kept)",
+    )
+    add(
+        "--no-loudness-match",
+        action="store_true",
+        help="speak each voice at its own loudness (default: every voice at -20 LUFS)",
+    )
+    add(
         "--sentence-silence",
         type=float,
         default=Settings.sentence_silence,
@@ -319,6 +333,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     _check_range("--max-models", args.max_models, 1, 16)
     _check_range("--voice-cache-mb", args.voice_cache_mb, 16, 1_000_000)
     _check_range("--volume", args.volume, 0.1, 4.0)
+    _check_range("--speed", args.speed, MIN_RATE, MAX_RATE)
     _check_range("--sentence-silence", args.sentence_silence, 0.0, 10.0)
     _check_range("--idle-timeout", args.idle_timeout, 1.0, 3600.0)
     if args.samples_per_chunk is not None:
@@ -351,6 +366,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_batch=args.max_batch,
         max_text_chars=args.max_text_chars,
         volume=args.volume,
+        speed=args.speed,
+        loudness_match=not args.no_loudness_match,
         sentence_silence=args.sentence_silence,
         normalize=not args.no_normalize,
         preload=args.preload,

@@ -14,10 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import count
 
+import numpy as np
+
+from wyoming_tts.audio import MAX_RATE, MIN_RATE
+from wyoming_tts.audio.loudness import CALIBRATION_TEXT
 from wyoming_tts.engine.models import AudioFormat, Models
-from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, WorkerClosed
+from wyoming_tts.engine.scheduler import Worker
+from wyoming_tts.engine.synthesis import (
+    EngineBusy,
+    Segment,
+    Synthesis,
+    VoiceChange,
+    VoiceSwitch,
+    WorkerClosed,
+)
 from wyoming_tts.metrics import Metrics
 from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextPipeline, check_length, feed_whole_text, text_path
@@ -40,16 +53,28 @@ class SpeechRequest:
     language: str | None = None
     whole: bool = True  # the whole text comes at once (else in deltas)
     max_chars: int | None = None  # a door's own limit, below --max-text-chars
+    speed: float = 1.0  # the client's rate, times the server's and the voice's
+    ssml: bool = False  # the text is SSML
 
 
 class Speech:
     """One request past the door: voice and text path known; its audio comes from `synthesis`."""
 
-    def __init__(self, front: Front, synthesis: Synthesis, voice: Voice, text: TextPipeline):
+    def __init__(
+        self,
+        front: Front,
+        synthesis: Synthesis,
+        voice: Voice,
+        text: TextPipeline,
+        speed: float = 1.0,
+    ):
         self._front = front
         self.synthesis = synthesis
         self.voice = voice
         self.text = text
+        self.speed = speed
+        self.worker: Worker | None = None  # set by start
+        self.own: VoiceSwitch | None = None  # back to the request's voice (set by start)
         self._feeding: asyncio.Future[None] | None = None
 
     async def start(self) -> AudioFormat:
@@ -66,9 +91,34 @@ class Speech:
 
         Raise TextTooLong (the one sentence every door sends) before anything is queued."""
         check_length(len(text), self.text.max_chars)
-        self._feeding = asyncio.ensure_future(
-            asyncio.to_thread(feed_whole_text, self.synthesis, self.text, text)
-        )
+        if not self.text.changes_voice:
+            self._feeding = asyncio.ensure_future(
+                asyncio.to_thread(feed_whole_text, self.synthesis, self.text, text)
+            )
+            return
+        self._feeding = asyncio.ensure_future(self._feed_with_voices(text))
+
+    async def _feed_with_voices(self, text: str) -> None:
+        """A whole text that may change voice (SSML): cut in a thread, its voices made ready
+        here, in order."""
+        segments = await asyncio.to_thread(lambda: list(self.text.segments(text)))
+        try:
+            await self._queue(segments)
+        except BaseException:
+            self.synthesis.cancel()
+            raise
+        self.synthesis.close()
+
+    async def _queue(self, segments: list[Segment]) -> None:
+        for segment in segments:
+            if self.synthesis.stop.is_set():
+                return
+            if isinstance(segment, VoiceChange):
+                switch = await self._front.switch(self, segment)
+                if switch is None:
+                    continue
+                segment = switch
+            self.synthesis.feed(segment)
 
     async def feed(self, delta: str) -> None:
         """Add a streamed DELTA; raise TextTooLong past the limit (the request is cancelled)."""
@@ -77,16 +127,18 @@ class Speech:
                 segments = await asyncio.to_thread(self.text.feed, delta)
             else:
                 segments = self.text.feed(delta)
+            await self._queue(segments)
         except BaseException:
             self.synthesis.cancel()
             raise
-        for segment in segments:
-            self.synthesis.feed(segment)
 
-    def finish(self) -> None:
+    async def finish(self) -> None:
         """No more deltas: speak what is left, then end."""
-        for segment in self.text.finish():  # at most one segment's worth of text is left
-            self.synthesis.feed(segment)
+        try:
+            await self._queue(self.text.finish())  # at most one segment's worth is left
+        except BaseException:
+            self.synthesis.cancel()
+            raise
         self.synthesis.close()
 
     async def close(self) -> None:
@@ -113,14 +165,12 @@ class Front:
         voice = await self.models.resolve(request.voice, request.language)
         label = f"#{next(self._ids)} {request.door} voice={voice.name}"
         synthesis = Synthesis(label, asyncio.get_running_loop())
-        synthesis.volume = self.models.volume(voice)
         synthesis.door, synthesis.voice_name = request.door, voice.name
         options = self.settings.text_options
         if request.max_chars is not None and request.max_chars < options.max_chars:
             options = replace(options, max_chars=request.max_chars)
-        return Speech(
-            self, synthesis, voice, text_path(voice.language, options, whole=request.whole)
-        )
+        path = text_path(voice.language, options, whole=request.whole, ssml=request.ssml)
+        return Speech(self, synthesis, voice, path, request.speed)
 
     async def start(self, speech: Speech) -> AudioFormat:
         """Queue SPEECH on its model, its voice state ready (see `Speech.start`).
@@ -139,22 +189,76 @@ class Front:
                 raise EngineBusy(
                     f"{worker.queued} requests are already active on the {language} model"
                 )
-            state = self.models.cached_state(speech.voice, worker)
-            if state is None:  # a disk load or an encoding: never on the loop or the model's thread
-                voice, state = await asyncio.to_thread(
-                    self.models.voice_state, speech.voice, worker
-                )
-                if voice != speech.voice:
-                    speech.voice = voice
-                    speech.synthesis.voice_name = voice.name
-                    speech.synthesis.volume = self.models.volume(voice)
+            voice, state, gain = await self._ready(speech.voice, worker)
+            speech.voice = voice
+            speech.synthesis.voice_name = voice.name
+            speech.synthesis.volume = gain
+            speech.synthesis.rate = self._rate(voice, speech.speed)
             try:
                 worker.submit(speech.synthesis, state)
             except WorkerClosed:
                 _LOGGER.debug("The %s model was unloaded as a request started", language)
                 continue
+            speech.worker = worker
+            speech.own = VoiceSwitch(state, gain)
             return self.models.format_of(worker)
         raise EngineBusy(f"the {language} model keeps being unloaded")
+
+    async def _ready(self, voice: Voice, worker: Worker) -> tuple[Voice, object, float]:
+        """VOICE (or the default, if VOICE is broken), its state for WORKER's model, and its
+        gain: loudness x the user's volume. A disk load or an encoding runs in a thread, never
+        on the loop or the model's thread; a voice never measured is measured first."""
+        state = self.models.cached_state(voice, worker)
+        if state is None:
+            voice, state = await asyncio.to_thread(self.models.voice_state, voice, worker)
+        loudness = await self.models.loudness.gain(
+            voice,
+            getattr(worker.model, "id", worker.name),
+            worker.model.sample_rate,
+            partial(self._calibrate, worker, state),
+        )
+        return voice, state, loudness * self.models.volume(voice)
+
+    async def _calibrate(self, worker: Worker, state: object) -> np.ndarray:
+        """The calibration sentence, spoken by STATE with no gain (for its loudness)."""
+        synthesis = Synthesis("calibration", asyncio.get_running_loop())
+        synthesis.internal = True
+        synthesis.volume = 1.0 / worker.volume
+        worker.submit(synthesis, state)
+        synthesis.feed(CALIBRATION_TEXT)
+        synthesis.close()
+        pcm = b"".join([chunk async for chunk in synthesis.audio()])
+        return np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+
+    def _rate(self, voice: Voice, speed: float) -> float:
+        rate = self.settings.speed * self.models.speed(voice) * speed
+        return max(MIN_RATE, min(MAX_RATE, rate))
+
+    async def switch(self, speech: Speech, change: VoiceChange) -> Segment | None:
+        """A change of voice inside a request (SSML), made ready: a `VoiceSwitch`, or None
+        when no voice of the request's model fits (the text goes on in the voice speaking).
+
+        A voice by name must be one of the request's model; a language is that language's
+        default voice when the request's model speaks it, and the request's own voice for
+        the request's language. Another language's model is not loaded mid-response: the text
+        keeps the current voice (and that language's text rules, from the text path)."""
+        worker, own = speech.worker, speech.own
+        assert worker is not None and own is not None  # segments are queued after start
+        language = speech.voice.language
+        if change.name is not None:
+            voice = self.models.catalog.get(change.name)
+            if voice is None or voice.language != language:
+                _LOGGER.debug("SSML voice %r is not a voice of this model", change.name[:80])
+                return None
+        elif (change.language or language) == language:
+            return own
+        else:
+            _LOGGER.debug("SSML language %r: no voice of this model speaks it", change.language)
+            return None
+        if voice == speech.voice:
+            return own
+        _voice, state, gain = await self._ready(voice, worker)
+        return VoiceSwitch(state, gain)
 
     def refused(self, door: str, code: str) -> None:
         """A door refused or failed a request with CODE (counted in the metrics)."""
@@ -166,6 +270,7 @@ class Front:
         await asyncio.to_thread(self.models.worker, language)  # a model that fails says so first
         voice = self.models.default_voice(language)
         synthesis = Synthesis("warm-up", asyncio.get_running_loop())
+        synthesis.internal = True
         speech = Speech(
             self, synthesis, voice, text_path(language, self.settings.text_options, whole=True)
         )

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Protocol
 
 from wyoming_tts import memory
+from wyoming_tts.engine.loudness import LoudnessBook
 from wyoming_tts.engine.model import Model
 from wyoming_tts.engine.scheduler import Worker
 from wyoming_tts.engine.synthesis import Synthesis
@@ -112,6 +113,9 @@ class Models:
         self._specs = {spec.language: spec for spec in reversed(settings.models)}
         self.primary = settings.models[0].language
         self.states = states
+        self.loudness = LoudnessBook(
+            states.cache_dir / "loudness.json", enabled=settings.loudness_match
+        )
         self._default_voices = default_voices
         self.preferences = preferences
         self._available_mb = available_mb
@@ -218,6 +222,10 @@ class Models:
         """The volume the user set for VOICE on the voice page (1.0 when none)."""
         return self.preferences.volume(voice.name) if self.preferences else 1.0
 
+    def speed(self, voice: Voice) -> float:
+        """The speech rate the user set for VOICE on the voice page (1.0 when none)."""
+        return self.preferences.speed(voice.name) if self.preferences else 1.0
+
     def format_of(self, worker: Worker) -> AudioFormat:
         return AudioFormat(rate=worker.model.sample_rate, width=2, channels=1)
 
@@ -296,7 +304,7 @@ class Models:
     def _record(self, language: str, synthesis: Synthesis) -> None:
         """Keep the figures of the last requests, for the voice page (worker thread)."""
         stats = synthesis.stats
-        if synthesis.label == "warm-up":
+        if synthesis.internal:  # the warm-up, a voice's calibration
             return
         worker = self._workers.get(language)
         rate = worker.model.sample_rate if worker is not None else 24000

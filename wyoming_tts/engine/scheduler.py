@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from wyoming_tts import memory
+from wyoming_tts.audio.output import Output
 from wyoming_tts.engine.model import Batch, Model, OneAtATime
 from wyoming_tts.engine.policy import Arrival, Candidate, choose, gather_until
 from wyoming_tts.engine.synthesis import (
@@ -30,9 +31,11 @@ from wyoming_tts.engine.synthesis import (
     MAX_BUFFERED_SECONDS,
     MAX_COALESCED_BYTES,
     EngineBusy,
+    Prosody,
     Silence,
     Synthesis,
     SynthesisError,
+    VoiceSwitch,
     WorkerClosed,
 )
 
@@ -119,6 +122,9 @@ class Worker:
         """Admit SYNTHESIS, spoken with VOICE_STATE (already loaded: this thread only
         generates); raise EngineBusy at once when too many are active."""
         synthesis.voice_state = voice_state
+        synthesis.output = Output(
+            self.model.sample_rate, gain=self.volume * synthesis.volume, rate=synthesis.rate
+        )
         synthesis.max_buffered_samples = self.max_buffered_samples
         synthesis.coalesce_bytes = self.coalesce_bytes
         with self._cond:
@@ -216,8 +222,8 @@ class Worker:
                 self._finish(synthesis)
                 return
             try:
-                if isinstance(segment, Silence):
-                    self._send(synthesis, np.zeros(round(segment.seconds * self.model.sample_rate)))
+                if not isinstance(segment, str):
+                    self._apply(synthesis, segment)
                     if synthesis.has_segment():
                         continue
                     return
@@ -231,6 +237,22 @@ class Worker:
             synthesis.turn = time.monotonic()
             self._rows[key] = synthesis
             return
+
+    def _apply(self, synthesis: Synthesis, segment: object) -> None:
+        """A pause, or a change of rate, volume or voice for what follows (all audio before
+        it has been sent: a row's end comes after its last frame)."""
+        output = synthesis.output
+        assert output is not None
+        if isinstance(segment, Silence):  # the pause lasts what it says, at any rate
+            samples = round(segment.seconds * self.model.sample_rate * output.rate_now)
+            self._send(synthesis, np.zeros(samples, dtype=np.float32))
+        elif isinstance(segment, Prosody):
+            output.set_part(segment.rate, segment.volume)
+        elif isinstance(segment, VoiceSwitch):
+            synthesis.voice_state = segment.state
+            output.gain = self.volume * segment.gain
+        else:
+            raise TypeError(f"{type(segment).__name__} reached the model unresolved")
 
     def _step(self) -> None:
         began = time.monotonic()
@@ -277,6 +299,8 @@ class Worker:
         ):
             # Empty text still gets a valid response: one short frame of silence.
             self._send(synthesis, np.zeros(self.model.frame_samples, dtype=np.float32))
+        if not failed and not synthesis.stop.is_set() and synthesis.output is not None:
+            self._send_pcm(synthesis, synthesis.output.finish())  # the stretcher's tail
         stats.finished = time.monotonic()
         synthesis.voice_state = None
         _log_request(synthesis, self.model.sample_rate)
@@ -294,10 +318,13 @@ class Worker:
         samples = np.asarray(frame, dtype=np.float32).reshape(-1)
         if samples.size == 0:
             return
-        gain = self.volume * synthesis.volume
-        if gain != 1.0:
-            samples = samples * gain
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+        output = synthesis.output
+        assert output is not None
+        self._send_pcm(synthesis, output.process(samples))
+
+    def _send_pcm(self, synthesis: Synthesis, pcm: np.ndarray) -> None:
+        if pcm.size == 0:
+            return
         with self._stats_lock:  # the model's thread and this one both send
             if synthesis.stats.first_audio is None:
                 synthesis.stats.first_audio = time.monotonic()

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from wyoming_tts.audio.output import Output
+
 # Audio a client may leave unread before its request is paused (the worker serves the others).
 MAX_BUFFERED_SECONDS = 20.0
 # When the model is ahead of the client, frames already made go out together, up to this many
@@ -42,7 +44,32 @@ class Silence:
     seconds: float
 
 
-Segment = str | Silence
+@dataclass(frozen=True)
+class Prosody:
+    """What follows is spoken at RATE and VOLUME, relative to the response's own (SSML)."""
+
+    rate: float = 1.0
+    volume: float = 1.0
+
+
+@dataclass(frozen=True)
+class VoiceChange:
+    """What follows is spoken by another voice (SSML `voice`, `lang`): as the text path says
+    it, by name or language; the request door turns it into a `VoiceSwitch`."""
+
+    name: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceSwitch:
+    """What follows is spoken with STATE at GAIN (its loudness gain and volume)."""
+
+    state: object
+    gain: float = 1.0
+
+
+Segment = str | Silence | Prosody | VoiceChange | VoiceSwitch
 
 
 _END = object()
@@ -70,11 +97,16 @@ class Synthesis:
         self.label = label
         self.door = ""  # which door it came through, and its voice: for the metrics
         self.voice_name = ""
+        self.internal = False  # the warm-up or a calibration: not in the figures
         self.failed = False  # worker side: the model failed on it
         self.stats = Stats()
         self.stop = threading.Event()
         self.max_buffered_samples = 0  # set by the worker; 0 = no bound
-        self.volume = 1.0  # this request's gain, on top of the worker's
+        self.volume = (
+            1.0  # this request's gain (voice loudness x voice volume), on top of the worker's
+        )
+        self.rate = 1.0  # this request's speech rate (server x voice x request)
+        self.output: Output | None = None  # set by the worker: gain, rate and limiter
         self.coalesce_bytes = 0  # set by the worker; 0 = one frame an event
         self._loop = loop
         self._lock = threading.Lock()

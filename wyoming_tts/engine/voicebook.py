@@ -59,6 +59,9 @@ class VoiceBook:
     def volume(self, voice: Voice) -> float:
         return self._models.volume(voice)
 
+    def speed(self, voice: Voice) -> float:
+        return self._models.speed(voice)
+
     def recent(self) -> list[RequestStats]:
         """The figures of the last requests, newest first."""
         return self._models.recent.newest_first()
@@ -68,6 +71,12 @@ class VoiceBook:
         if preferences is None:
             raise VoiceRejected("This server keeps no voice settings.")
         await asyncio.to_thread(preferences.set_volume, voice.name, volume)
+
+    async def set_speed(self, voice: Voice, speed: float) -> None:
+        preferences = self._models.preferences
+        if preferences is None:
+            raise VoiceRejected("This server keeps no voice settings.")
+        await asyncio.to_thread(preferences.set_speed, voice.name, speed)
 
     async def make_default(self, voice: Voice) -> None:
         preferences = self._models.preferences
@@ -119,6 +128,7 @@ class VoiceBook:
         assert voice.path is not None
         models = self._models
         models.states.forget(voice.source)
+        models.loudness.forget(voice.source)
         voice.path.unlink(missing_ok=True)
         if models.preferences is not None:
             models.preferences.forget(voice.name)

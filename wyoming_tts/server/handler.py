@@ -218,7 +218,7 @@ class TtsHandler(AsyncEventHandler):
             await self._then(partial(self.write_event, SynthesizeStopped().event()))
             return
         self._stream = None
-        speech.finish()
+        await speech.finish()
 
     async def _respond(self, speech: Speech, streaming: bool) -> None:
         synthesis = speech.synthesis

@@ -21,7 +21,8 @@ def dates_and_times(text: str, words: Words) -> str:
     return times(written_dates(iso_dates(text, words), words), words)
 
 
-def _date(day: int, month: int, year_: int | None, words: Words) -> str | None:
+def date_words(day: int, month: int, year_: int | None, words: Words) -> str | None:
+    """A date as LANGUAGE says it, None when it is no date."""
     if not (1 <= month <= 12 and 1 <= day <= 31):
         return None
     name = words.months[month - 1]
@@ -46,7 +47,7 @@ def _date(day: int, month: int, year_: int | None, words: Words) -> str | None:
 
 def iso_dates(text: str, words: Words) -> str:
     def repl(m: re.Match[str]) -> str:
-        return _date(int(m[3]), int(m[2]), int(m[1]), words) or m[0]
+        return date_words(int(m[3]), int(m[2]), int(m[1]), words) or m[0]
 
     return _ISO.sub(repl, text)
 
@@ -56,7 +57,7 @@ def written_dates(text: str, words: Words) -> str:
         first, second, year_ = int(m[1]), int(m[3]), int(m[4])
         if words.date_order == "mdy" and first <= 12:
             first, second = second, first
-        return _date(first, second, year_, words) or m[0]
+        return date_words(first, second, year_, words) or m[0]
 
     return _WRITTEN.sub(repl, text)
 

@@ -10,8 +10,10 @@ Nothing here can take time out of proportion to the text's length.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from wyoming_tts.engine.synthesis import Segment, Silence, Synthesis
 from wyoming_tts.text.speech import speech_parts
@@ -48,23 +50,38 @@ def check_length(chars: int, max_chars: int) -> None:
         )
 
 
-def text_path(language: str, options: TextOptions, *, whole: bool) -> TextPipeline:
-    """The text path of one request: WHOLE for a text sent at once, else for deltas.
+def text_path(
+    language: str, options: TextOptions, *, whole: bool, ssml: bool = False
+) -> TextPipeline:
+    """The text path of one request: WHOLE for a text sent at once, else for deltas; SSML
+    when the client says the text is SSML (its text nodes take the plain path).
 
     Speaking, `GET api/normalize` and `wyoming-tts normalize` all build their path here, so
     what they show is what the model is fed.
     """
-    return TextPipeline(
-        language,
-        max_chars=options.max_chars,
-        normalize=options.normalize,
-        sentence_silence=options.sentence_silence,
-        merge=whole,
-    )
+
+    def plain(lang: str, max_chars: int = options.max_chars) -> TextPipeline:
+        return TextPipeline(
+            lang,
+            max_chars=max_chars,
+            normalize=options.normalize,
+            sentence_silence=options.sentence_silence,
+            merge=whole,
+        )
+
+    if not ssml:
+        return plain(language)
+    from wyoming_tts.text.ssml import SsmlText
+
+    # The limit is counted on the raw markup; the text nodes' paths need none of their own.
+    unlimited = partial(plain, max_chars=sys.maxsize)
+    return SsmlText(language, options.max_chars, unlimited, check_length)  # type: ignore[return-value]
 
 
 class TextPipeline:
     """Turn the text of one request into segments and pauses, as it arrives."""
+
+    changes_voice = False  # SSML's path (text.ssml) may say "another voice from here"
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
+from wyoming_tts.audio import RateError, check_rate
 from wyoming_tts.engine.front import Front, SpeechRequest
 from wyoming_tts.engine.models import VoiceError
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
@@ -196,6 +197,12 @@ def create_app(front: Front, settings: Settings, voices_dir: Path) -> FastAPI:
             if not MIN_VOLUME <= volume <= MAX_VOLUME:
                 raise ApiError(400, f"'volume' must be between {MIN_VOLUME} and {MAX_VOLUME}.")
             await book.set_volume(voice, float(volume))
+        if "speed" in body:
+            try:
+                speed = check_rate(body["speed"])
+            except RateError as err:
+                raise ApiError(400, str(err)) from err
+            await book.set_speed(voice, speed)
         if body.get("default") is True:
             await book.make_default(voice)
         return _voice_json(book, voice)
@@ -236,6 +243,7 @@ def _voice_json(book: VoiceBook, voice: Voice) -> dict[str, Any]:
         "custom": voice.kind != "builtin",
         "default": book.is_default(voice),
         "volume": book.volume(voice),
+        "speed": book.speed(voice),
     }
 
 
