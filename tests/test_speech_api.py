@@ -97,6 +97,28 @@ async def test_pcm_is_the_wyoming_audio_and_streams(api_app: App) -> None:
     assert chunks > 1  # bytes left as frames were made, not in one piece
 
 
+@pytest.mark.parametrize("speed", [0.8, 1.3, 2.0])
+async def test_speed_scales_the_response(api_app: App, speed: float) -> None:
+    expected = await _wyoming_samples(api_app) / speed
+    status, data = await call(
+        api_app, "POST", "/v1/audio/speech",
+        {"model": "tts-1", "input": TEXT, "response_format": "pcm", "speed": speed},
+    )  # fmt: skip
+    assert status == 200 and isinstance(data, bytes)
+    assert abs(len(data) // 2 - expected) <= 0.03 * expected
+
+
+async def test_ssml_input_is_spoken_as_ssml(api_app: App) -> None:
+    ssml = f'<speak>{TEXT} <break time="1s"/></speak>'
+    status, data = await call(
+        api_app, "POST", "/v1/audio/speech",
+        {"model": "tts-1", "input": ssml, "response_format": "pcm"},
+    )  # fmt: skip
+    assert status == 200 and isinstance(data, bytes)
+    plain = await _wyoming_samples(api_app)
+    assert abs(len(data) // 2 - (plain + 24000)) <= FRAME  # the break, not the tag's text
+
+
 async def test_models_and_voices_are_the_ones_describe_lists(api_app: App) -> None:
     status, models = await call(api_app, "GET", "/v1/models")
     assert status == 200 and "tts-1" in [m["id"] for m in models["data"]]  # type: ignore[index]
@@ -116,7 +138,9 @@ async def test_openai_voice_names_speak_with_the_default_voice(api_app: App) -> 
     ("body", "param", "words"),
     [
         ({"input": TEXT, "voice": "nobody"}, "voice", "no voice named 'nobody'"),
-        ({"input": TEXT, "speed": 1.5}, "speed", "speed 1.0 only"),
+        ({"input": TEXT, "speed": 4}, "speed", "from 0.5 to 2.0"),
+        ({"input": TEXT, "speed": "fast"}, "speed", "must be a number"),
+        ({"input": TEXT, "text_format": "html"}, "text_format", "'text_format'"),
         ({"input": TEXT, "response_format": "ogg-vorbis"}, "response_format", "must be one of"),
         ({"input": ""}, "input", "'input'"),
         ({"input": "x" * 10_001}, "input", "the limit is 10000"),

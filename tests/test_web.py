@@ -232,17 +232,23 @@ async def test_normalize_shows_the_spoken_text_and_segments(web_app: App) -> Non
     }
 
 
-async def test_default_voice_and_volume_are_kept_across_restarts(web_settings: Settings) -> None:
+async def test_default_voice_volume_and_rate_are_kept_across_restarts(
+    web_settings: Settings,
+) -> None:
     async with running(web_settings) as app:
         await call(app, "POST", "/api/voices", ({"name": "loud"}, {"audio": ("l.wav", _wav())}))
         status, body = await call(app, "PUT", "/api/voices/loud", {"volume": 0.5, "default": True})
         assert status == 200 and body["default"] is True and body["volume"] == 0.5  # type: ignore[index]
+        status, body = await call(app, "PUT", "/api/voices/loud", {"speed": 1.2})
+        assert status == 200 and body["speed"] == 1.2  # type: ignore[index]
         assert (await call(app, "PUT", "/api/voices/loud", {"volume": 9}))[0] == 400
+        status, body = await call(app, "PUT", "/api/voices/loud", {"speed": 3})
+        assert status == 400 and "from 0.5 to 2.0" in body["error"]  # type: ignore[index]
         assert (await call(app, "PUT", "/api/voices/nobody", {"volume": 1}))[0] == 404
     async with running(web_settings) as app:
         _, body = await call(app, "GET", "/api/voices")
         loud = next(v for v in body["voices"] if v["name"] == "loud")  # type: ignore[index]
-        assert loud["default"] is True and loud["volume"] == 0.5
+        assert loud["default"] is True and loud["volume"] == 0.5 and loud["speed"] == 1.2
         assert app.models is not None and app.models.default_voice().name == "loud"
 
 

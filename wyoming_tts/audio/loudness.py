@@ -74,4 +74,5 @@ class Limiter:
         self._gain = gain if gain < 0.9999 else 1.0
         ends = np.minimum(np.arange(blocks + 1) * _BLOCK, samples.size)
         smooth = np.interp(np.arange(samples.size), ends, envelope)
-        return (samples * np.minimum(smooth, needed)).astype(np.float32)
+        limited: np.ndarray = (samples * np.minimum(smooth, needed)).astype(np.float32)
+        return limited

@@ -55,4 +55,5 @@ class Output:
         if gain != 1.0:
             samples = samples * np.float32(gain)
         samples = self._limiter.process(samples)
-        return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+        pcm: np.ndarray = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+        return pcm

@@ -9,6 +9,7 @@ README ("Speech rate").
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import numpy as np
 from audiotsm.io.base import Writer
@@ -17,7 +18,7 @@ from audiotsm.io.base import Writer
 FRAME_LENGTH = 1024
 
 
-class _Queue(Writer):
+class _Queue(Writer):  # type: ignore[misc]
     """Where the stretcher writes: blocks kept until taken (audiotsm's own writer joins all
     it has ever written on each read)."""
 
@@ -97,7 +98,7 @@ class Stretcher:
         return out
 
 
-def _reader(samples: np.ndarray) -> object:
+def _reader(samples: np.ndarray) -> Any:
     from audiotsm.io.array import ArrayReader
 
     return ArrayReader(samples)

@@ -76,15 +76,22 @@ class Speech:
         self.worker: Worker | None = None  # set by start
         self.own: VoiceSwitch | None = None  # back to the request's voice (set by start)
         self._feeding: asyncio.Future[None] | None = None
+        self._started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def start(self) -> AudioFormat:
         """Load the model and the voice state, then queue the request; raise EngineBusy or
         VoiceError (the request is cancelled then)."""
         try:
-            return await self._front.start(self)
-        except BaseException:
+            audio_format = await self._front.start(self)
+        except BaseException as err:
             self.synthesis.cancel()
+            if not self._started.done():
+                self._started.set_exception(err)
+                self._started.exception()  # retrieved: a text still feeding sees the cancel
             raise
+        if not self._started.done():
+            self._started.set_result(None)
+        return audio_format
 
     def speak_whole(self, text: str) -> None:
         """Cut and normalise a whole TEXT in a thread, each segment queued as soon as it is ready.
@@ -114,6 +121,7 @@ class Speech:
             if self.synthesis.stop.is_set():
                 return
             if isinstance(segment, VoiceChange):
+                await self._started  # the request's model and voice are known once started
                 switch = await self._front.switch(self, segment)
                 if switch is None:
                     continue

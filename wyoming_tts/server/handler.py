@@ -117,7 +117,7 @@ class TtsHandler(AsyncEventHandler):
         if Describe.is_type(event.type):
             await self._then(self._send_info)
         elif SynthesizeStart.is_type(event.type):
-            await self._start_stream(_voice_of(event.data))
+            await self._start_stream(_voice_of(event.data), _is_ssml(event.data))
         elif SynthesizeChunk.is_type(event.type):
             await self._stream_chunk(_text_of(event.data))
         elif SynthesizeStop.is_type(event.type):
@@ -127,7 +127,8 @@ class TtsHandler(AsyncEventHandler):
             if self._stream is not None:
                 _LOGGER.debug("Ignoring the compatibility synthesize of a streamed request")
             else:
-                await self._then(partial(self._speak_text, text, voice))
+                ssml = _is_ssml(event.data)
+                await self._then(partial(self._speak_text, text, voice, ssml))
         else:
             _LOGGER.debug("Ignoring event of type %r", event.type)
         return not self._closing
@@ -173,12 +174,12 @@ class TtsHandler(AsyncEventHandler):
         info = await self.build_info()
         await self.write_event(info.event())
 
-    def _request(self, voice: VoiceRequest, *, whole: bool) -> SpeechRequest:
-        return SpeechRequest("wyoming", voice.name, voice.language, whole=whole)
+    def _request(self, voice: VoiceRequest, *, whole: bool, ssml: bool) -> SpeechRequest:
+        return SpeechRequest("wyoming", voice.name, voice.language, whole=whole, ssml=ssml)
 
-    async def _speak_text(self, text: str, voice: VoiceRequest) -> None:
+    async def _speak_text(self, text: str, voice: VoiceRequest, ssml: bool) -> None:
         try:
-            speech = await self.front.open(self._request(voice, whole=True))
+            speech = await self.front.open(self._request(voice, whole=True, ssml=ssml))
             speech.speak_whole(text)
         except VoiceError as err:
             await self._fail("voice", str(err))
@@ -188,12 +189,12 @@ class TtsHandler(AsyncEventHandler):
             return
         await self._respond(speech, streaming=False)
 
-    async def _start_stream(self, voice: VoiceRequest) -> None:
+    async def _start_stream(self, voice: VoiceRequest, ssml: bool) -> None:
         if self._stream is not None:
             _LOGGER.warning("Ignoring a second synthesize-start in one streamed request")
             return
         try:
-            speech = await self.front.open(self._request(voice, whole=False))
+            speech = await self.front.open(self._request(voice, whole=False, ssml=ssml))
         except VoiceError as err:
             await self._fail("voice", str(err))
             return
@@ -296,6 +297,14 @@ def _text_of(data: dict[str, object]) -> str:
     if not isinstance(text, str):
         raise BadEvent("'text' must be a string")
     return text
+
+
+def _is_ssml(data: dict[str, object]) -> bool:
+    """True when the client says the text is SSML (`text_format`, wyoming 1.10)."""
+    text_format = data.get("text_format")
+    if text_format is not None and not isinstance(text_format, str):
+        raise BadEvent("'text_format' must be a string")
+    return text_format == "ssml"
 
 
 def _voice_of(data: dict[str, object]) -> VoiceRequest:

@@ -42,6 +42,7 @@ _VOLUMES_DB = {"silent": -96.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "d
 _DURATION = re.compile(r"\s*+(\d{1,6}+(?:\.\d{1,6}+)?+)\s*+(ms|s)?\s*+", re.IGNORECASE)
 _PERCENT = re.compile(r"\s*+([+-]?+)(\d{1,4}+(?:\.\d{1,4}+)?+)\s*+(%?+)\s*+")
 _DECIBELS = re.compile(r"\s*+([+-]?+\d{1,3}+(?:\.\d{1,3}+)?+)\s*+dB\s*+", re.IGNORECASE)
+_ENTITY_CHARS = 34
 _ENTITY = re.compile(r"&#?+\w{1,32}+;")
 _KNOWN = frozenset({"speak", "p", "s", "break", "prosody", "say-as", "sub", "lang", "voice"})
 PARAGRAPH_SECONDS = PAUSE_SECONDS
@@ -76,6 +77,8 @@ class SsmlText:
         self._check = check  # text.check_length
         self._path = make_path(language)
         self._pending = ""  # raw text not yet cut into a piece
+        self._skipping = False  # inside a tag too long to parse: dropped up to its ">"
+        self._entity = ""  # plain text: the start of an entity reference, held for its end
         self._target = _Events()
         self._parser: XMLParser | None = XMLParser(target=self._target, forbid_dtd=True)
         self._parser.feed(f"<{_ROOT}>")
@@ -100,6 +103,9 @@ class SsmlText:
             self._pending = ""  # a tag never closed: nothing to say
         if self._capture is not None:
             self._end_capture()
+        if self._entity:  # "&" and a word, never ended: the word alone
+            self._path_feed(self._entity.replace("&", " "))
+            self._entity = ""
         self._out.extend(self._path.finish())
         return self._take()
 
@@ -109,12 +115,25 @@ class SsmlText:
 
     # -- pieces ----------------------------------------------------------------------------------
     def _pieces(self) -> Iterator[str]:
-        """Complete pieces of the raw text: a run of text up to a `<`, or a tag to its `>`."""
+        """Complete pieces of the raw text: a run of text up to a `<`, or a tag to its `>`.
+
+        A tag longer than MAX_TAG_CHARS is dropped up to its `>`, however late that comes."""
         while self._pending:
             text = self._pending
+            if self._skipping:
+                end = text.find(">") + 1
+                self._pending = text[end:] if end else ""
+                self._skipping = not end
+                continue
             if text[0] != "<":
                 end = text.find("<")
-                if end < 0:  # text with no tag after it yet: all of it may be spoken now
+                if end < 0:  # text with no tag after it yet: all of it may be spoken now,
+                    amp = text.rfind("&")  # but an entity reference goes whole to the parser
+                    if amp >= 0 and ";" not in text[amp:] and len(text) - amp <= _ENTITY_CHARS:
+                        self._pending = text[amp:]
+                        if amp:
+                            yield text[:amp]
+                        return
                     self._pending = ""
                     yield text
                     return
@@ -124,8 +143,8 @@ class SsmlText:
                     if len(text) <= MAX_TAG_CHARS:
                         return  # the rest of the tag is still to come
                     self._fail(f"a tag longer than {MAX_TAG_CHARS} characters")
-                    end = text.find("<", 1)
-                    end = len(text) if end < 0 else end
+                    self._skipping = True
+                    continue
             self._pending = text[end:]
             yield text[:end]
 
@@ -165,7 +184,11 @@ class SsmlText:
         if piece.startswith("<"):
             self._path_feed(" ")
             return
-        self._path_feed(_ENTITY.sub(" ", html.unescape(_xml_unescape(piece))))
+        text, self._entity = self._entity + piece, ""
+        start = text.rfind("&")
+        if start >= 0 and ";" not in text[start:] and len(text) - start <= _ENTITY_CHARS:
+            text, self._entity = text[:start], text[start:]  # its ";" may be in the next delta
+        self._path_feed(_ENTITY.sub(" ", html.unescape(_xml_unescape(text))))
 
     # -- elements --------------------------------------------------------------------------------
     def _start(self, tag: str, attributes: dict[str, str]) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from wyoming_tts import __version__
+from wyoming_tts.audio import RateError, check_rate
 from wyoming_tts.engine.front import Front, SpeechRequest
 from wyoming_tts.engine.models import VoiceError
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
@@ -85,11 +87,19 @@ def add_routes(app: FastAPI, front: Front, book: VoiceBook) -> None:
             body = await json_body(request, MAX_SPEECH_BODY)
         except BodyError as err:
             raise OpenAIError(err.status, str(err)) from err
-        text, voice, fmt = await _parse(body, book)
-        return await _speak(front, text, voice, fmt)
+        return await _speak(front, await _parse(body, book))
 
 
-async def _parse(body: dict[str, Any], book: VoiceBook) -> tuple[str, str | None, str]:
+@dataclass(frozen=True)
+class _Asked:
+    text: str
+    voice: str | None
+    fmt: str
+    speed: float
+    ssml: bool
+
+
+async def _parse(body: dict[str, Any], book: VoiceBook) -> _Asked:
     text = body.get("input")
     if not isinstance(text, str) or not text.strip():
         raise OpenAIError(400, "Send the text to speak as 'input' (a non-empty string).", "input")
@@ -108,30 +118,36 @@ async def _parse(body: dict[str, Any], book: VoiceBook) -> tuple[str, str | None
             400, f"{fmt} needs ffmpeg, which this server lacks; ask for wav or pcm.",
             "response_format",
         )  # fmt: skip
-    speed = body.get("speed", 1.0)
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed != 1.0:
-        raise OpenAIError(
-            400, "This server speaks at speed 1.0 only; leave 'speed' out or send 1.0.", "speed"
-        )
+    try:
+        speed = check_rate(body.get("speed", 1.0))
+    except RateError as err:
+        raise OpenAIError(400, str(err), "speed") from err
+    text_format = body.get("text_format", "text")
+    if text_format not in ("text", "ssml"):
+        raise OpenAIError(400, '\'text_format\' must be "text" or "ssml".', "text_format")
+    # SSML when the client says so, or when the input is an SSML document.
+    ssml = text_format == "ssml" or text.lstrip()[:6].lower() == "<speak"
     voice = body.get("voice")
     if isinstance(voice, dict):  # newer clients send {"id": "..."}
         voice = voice.get("id")
     if voice is not None and not isinstance(voice, str):
         raise OpenAIError(400, "'voice' must be a voice name.", "voice")
     if voice is None or voice.lower() in OPENAI_VOICES:
-        return text, None, str(fmt)
+        return _Asked(text, None, str(fmt), speed, ssml)
     if await book.find(voice) is None:
         names = ", ".join(v.name for v in await book.voices())
         raise OpenAIError(
             400, f"There is no voice named {voice[:80]!r}; use one of: {names}.", "voice"
         )
-    return text, voice, str(fmt)
+    return _Asked(text, voice, str(fmt), speed, ssml)
 
 
-async def _speak(front: Front, text: str, voice: str | None, fmt: str) -> StreamingResponse:
+async def _speak(front: Front, asked: _Asked) -> StreamingResponse:
+    fmt = asked.fmt
     try:
-        speech = await front.open(SpeechRequest("http", voice))
-        speech.speak_whole(text)
+        request = SpeechRequest("http", asked.voice, speed=asked.speed, ssml=asked.ssml)
+        speech = await front.open(request)
+        speech.speak_whole(asked.text)
         audio_format = await speech.start()
     except TextTooLong as err:
         raise OpenAIError(400, str(err), "input", "text_too_long") from err
