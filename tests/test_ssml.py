@@ -71,6 +71,10 @@ def spoken(
     return _joined(out)
 
 
+def _wait(attributes: str) -> str:
+    return f"<speak>Wait <break {attributes}/> now.</speak>"
+
+
 CASES: list[tuple[str, str, list[object]]] = [
     ("speak", "<speak>Hello there.</speak>", ["Hello there."]),
     (
@@ -81,11 +85,11 @@ CASES: list[tuple[str, str, list[object]]] = [
     ),
     ("p", "<speak><p>One.</p><p>Two.</p></speak>", ["One.", Silence(0.5), "Two.", Silence(0.5)]),
     ("s", "<speak><s>One more</s><s>two more</s></speak>", ["One more two more"]),
-    ("break time ms", '<speak>Wait <break time="700ms"/> now.</speak>', ["Wait", Silence(0.7), "now."]),
-    ("break time s", '<speak>Wait <break time="1.5s"/> now.</speak>', ["Wait", Silence(1.5), "now."]),
-    ("break strength", '<speak>Wait <break strength="strong"/> now.</speak>', ["Wait", Silence(0.75), "now."]),
-    ("break none", '<speak>Wait <break strength="none"/> now.</speak>', ["Wait now."]),
-    ("break is bounded", '<speak>Wait <break time="90s"/> now.</speak>', ["Wait", Silence(10.0), "now."]),
+    ("break time ms", _wait('time="700ms"'), ["Wait", Silence(0.7), "now."]),
+    ("break time s", _wait('time="1.5s"'), ["Wait", Silence(1.5), "now."]),
+    ("break strength", _wait('strength="strong"'), ["Wait", Silence(0.75), "now."]),
+    ("break none", _wait('strength="none"'), ["Wait now."]),
+    ("break is bounded", _wait('time="90s"'), ["Wait", Silence(10.0), "now."]),
     (
         "prosody rate",
         '<speak>Now <prosody rate="slow">slowly said</prosody> done.</speak>',
@@ -170,7 +174,8 @@ CASES: list[tuple[str, str, list[object]]] = [
     (
         "voice",
         '<speak>Hello. <voice name="other">I am the other one.</voice> Bye.</speak>',
-        ["Hello.", VoiceChange("other", None), "I am the other one.", VoiceChange(None, None), "Bye."],
+        ["Hello.", VoiceChange("other", None), "I am the other one.", VoiceChange(None, None),
+         "Bye."],
     ),
     (
         "unknown elements keep their text",
@@ -182,7 +187,8 @@ CASES: list[tuple[str, str, list[object]]] = [
         '<speak><audio src="http://example.com/a.wav">a chime</audio> done.</speak>',
         ["a chime done."],
     ),
-    ("entities (a decoded < is cleaned away)", "<speak>Tom &amp; Jerry &lt;3</speak>", ["Tom and Jerry three"]),
+    ("entities (a decoded < is cleaned away)", "<speak>Tom &amp; Jerry &lt;3</speak>",
+     ["Tom and Jerry three"]),
     ("pause markup inside SSML", "<speak>One [pause] two.</speak>", ["One", Silence(0.5), "two."]),
 ]  # fmt: skip
 
