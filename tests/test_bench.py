@@ -90,3 +90,18 @@ def test_bench_compares_the_speech_api_with_wyoming(tiny: dict[str, Path]) -> No
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| First byte over HTTP / first audio over Wyoming" in result.stdout
     assert "| Audio per wall second, HTTP / Wyoming" in result.stdout
+
+
+@pytest.mark.slow
+def test_bench_measures_speech_rates(tiny: dict[str, Path]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
+         "--rates", "--runs", "2"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rate in ("1", "0.8", "1.3"):
+        assert f"| Rate {rate}: first audio |" in result.stdout
+        assert f"| Rate {rate}: audio per wall second, heard / as the model made it |" in (
+            result.stdout
+        )

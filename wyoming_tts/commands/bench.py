@@ -103,6 +103,11 @@ def main(argv: list[str]) -> int:
         help="only compare the OpenAI-compatible speech API with Wyoming, same text",
     )
     parser.add_argument(
+        "--rates",
+        action="store_true",
+        help="only measure first audio and throughput at speech rates 1.0, 0.8 and 1.3",
+    )
+    parser.add_argument(
         "--new-voice",
         type=int,
         metavar="N",
@@ -186,7 +191,7 @@ def _start_server(
         "--max-batch",
         str(args.max_batch),
     ]
-    if args.http:
+    if args.http or args.rates:
         command += ["--web-uri", f"tcp://127.0.0.1:{args.web_port}"]
     if args.hostile:
         from wyoming_tts.commands.bench_hostile import MAX_TEXT_CHARS
@@ -228,6 +233,16 @@ async def _measure(
         rows = await bench_http.measure(port, args.web_port, voice, SHORT, LONG, args.runs)
         for name, value, target, met in rows:
             results.add(name, value, target, met)
+        return results
+    if args.rates:
+        from wyoming_tts.commands import bench_rate
+
+        for _ in range(2):
+            await _Client(port, voice).plain(SHORT)  # warm-up
+        for name, value, target, verdict in await bench_rate.measure(
+            args.web_port, voice, SHORT, LONG, args.runs
+        ):
+            results.add(name, value, target, verdict)
         return results
     if args.new_voice:
         from wyoming_tts.commands import bench_voice

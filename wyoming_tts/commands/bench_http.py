@@ -35,9 +35,10 @@ async def _wyoming(port: int, text: str, voice: str) -> tuple[float, float]:
     return (first or time.perf_counter()) - started, samples / RATE / wall
 
 
-async def _http(port: int, text: str, voice: str) -> tuple[float, float]:
+async def _http(port: int, text: str, voice: str, speed: float = 1.0) -> tuple[float, float]:
     """(first byte of audio, audio seconds per wall second) over the speech API, as pcm."""
-    body = json.dumps({"model": "tts-1", "input": text, "voice": voice, "response_format": "pcm"})
+    asked = {"model": "tts-1", "input": text, "voice": voice, "response_format": "pcm"}
+    body = json.dumps({**asked, "speed": speed})
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     started = time.perf_counter()
     writer.write(
