@@ -219,3 +219,18 @@ async def test_the_users_volume_applies_on_top_of_the_matched_loudness(
         app.models.preferences.set_volume("other", 0.5)
         after = await _lufs(app, "other")
     assert after - before == pytest.approx(20 * np.log10(0.5), abs=0.5)
+
+
+@pytest.mark.parametrize("sample_rate", [16000, 24000, 48000])
+def test_loudness_is_measured_as_pyloudnorm_measures_it(sample_rate: int) -> None:
+    import pyloudnorm
+
+    rng = np.random.default_rng(3)
+    t = np.arange(4 * sample_rate) / sample_rate
+    syllables = 0.2 * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) * np.sin(2 * np.pi * 220 * t)
+    gaps = np.where(t % 1 < 0.5, rng.standard_normal(t.size) * 0.2, 0.0)  # the gates matter
+    for signal in (syllables, gaps, rng.standard_normal(t.size) * 0.05):
+        reference = pyloudnorm.Meter(sample_rate).integrated_loudness(signal)
+        assert measure_lufs(signal, sample_rate) == pytest.approx(reference, abs=0.1)
+    assert measure_lufs(np.zeros(t.size), sample_rate) == -np.inf
+    assert measure_lufs(syllables[: sample_rate // 4], sample_rate) == -np.inf  # under 0.4 s

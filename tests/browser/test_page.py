@@ -128,6 +128,21 @@ def test_upload_a_file_then_delete_it(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#voices li[data-voice='aunt']")).to_have_count(0, timeout=15_000)
 
 
+def test_a_voices_speech_rate_is_set_with_its_slider(page: Page) -> None:
+    rate = page.get_by_label("Speech rate of hummer")
+    expect(rate).to_have_value("1")
+    rate.focus()
+    for _ in range(4):  # the keyboard, as a user would: 4 steps of 0.05
+        page.keyboard.press("ArrowRight")
+    rate.dispatch_event("change")
+    expect(page.locator("#status")).to_have_text("Speech rate of hummer saved.")
+    expect(page.get_by_label("Speech rate of hummer")).to_have_value("1.2")
+    expect(page.locator("#voices li[data-voice='hummer']")).to_contain_text("Rate 1.20×")
+    page.get_by_label("Speech rate of hummer").fill("1")
+    page.get_by_label("Speech rate of hummer").dispatch_event("change")
+    expect(page.locator("#status")).to_have_text("Speech rate of hummer saved.")
+
+
 def test_record_from_the_microphone(page: Page) -> None:
     page.fill("#new-name", "mic")
     page.click("#record")

@@ -1,8 +1,8 @@
 """PCM out: gain, per-voice loudness, speech rate (time-stretch) and the limiter, in one place.
 
 An `Output` belongs to one request; the engine hands it each frame as it is made and sends
-the 16-bit PCM it returns. The submodules import their libraries (audiotsm, pyloudnorm) only
-when used. Nothing here knows of requests, Wyoming, HTTP or torch.
+the 16-bit PCM it returns. The stretcher imports audiotsm only when a rate other than 1.0 is
+asked for. Nothing here knows of requests, Wyoming, HTTP or torch.
 """
 
 # The speech rates the server takes (1.0: as the model speaks). WSOLA keeps the pitch over the

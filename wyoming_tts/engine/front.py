@@ -282,8 +282,10 @@ class Front:
         speech = Speech(
             self, synthesis, voice, text_path(language, self.settings.text_options, whole=True)
         )
+        calibrations = self.models.loudness.calibrations
         await speech.start()
-        synthesis.feed("Hello.")
+        if self.models.loudness.calibrations == calibrations:  # else the voice just spoke
+            synthesis.feed("Hello.")
         synthesis.close()
         async for _chunk in synthesis.audio():
             pass

@@ -53,15 +53,14 @@ async function loadVoices() {
     if (!voice.default) {
       item.append(button("Set default", () => tune(voice.name, { default: true })));
     }
-    const volume = document.createElement("input");
-    volume.type = "range";
-    volume.min = "0.1";
-    volume.max = "2";
-    volume.step = "0.1";
-    volume.value = String(voice.volume);
-    volume.setAttribute("aria-label", `Volume of ${voice.name}`);
-    volume.addEventListener("change", () => tune(voice.name, { volume: Number(volume.value) }));
-    item.append(volume);
+    item.append(
+      slider("Volume", `Volume of ${voice.name}`, "0.1", "2", "0.1", voice.volume, (value) =>
+        tune(voice.name, { volume: value }),
+      ),
+      slider("Rate", `Speech rate of ${voice.name}`, "0.5", "2", "0.05", voice.speed, (value) =>
+        tune(voice.name, { speed: value }),
+      ),
+    );
     if (voice.custom) {
       item.append(button(`Delete ${voice.name}`, () => remove(voice.name), "danger"));
     }
@@ -75,6 +74,22 @@ async function loadVoices() {
   if (!languages.options.length) {
     languages.replaceChildren(...data.languages.map((l) => new Option(l, l)));
   }
+}
+
+function slider(title, label, min, max, step, value, onChange) {
+  const wrap = document.createElement("label");
+  wrap.className = "slider";
+  const input = document.createElement("input");
+  Object.assign(input, { type: "range", min, max, step, value: String(value) });
+  input.setAttribute("aria-label", label);
+  const shown = document.createElement("span");
+  shown.textContent = `${title} ${Number(value).toFixed(2)}×`;
+  input.addEventListener("input", () => {
+    shown.textContent = `${title} ${Number(input.value).toFixed(2)}×`;
+  });
+  input.addEventListener("change", () => onChange(Number(input.value)));
+  wrap.append(shown, input);
+  return wrap;
 }
 
 function badge(text, className) {
@@ -91,7 +106,8 @@ async function tune(name, change) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(change),
     });
-    say(change.default ? `${name} is now the default voice.` : `Volume of ${name} saved.`);
+    const what = "speed" in change ? "Speech rate" : "Volume";
+    say(change.default ? `${name} is now the default voice.` : `${what} of ${name} saved.`);
     await loadVoices();
   } catch (err) {
     say(err.message, true);
