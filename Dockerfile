@@ -7,7 +7,7 @@
 # addon/constraints.txt (script/update-constraints); runs as a user of its own, not root.
 FROM python:3.13-slim-trixie
 
-ARG WYOMING_TTS_VERSION=0.3.2
+ARG WYOMING_TTS_VERSION=0.4.0
 ARG TORCH_VERSION=2.13.0
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]

@@ -81,7 +81,8 @@ def test_every_option_has_a_schema_a_translation_a_doc_and_a_flag() -> None:
     translations = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())
     docs = (ADDON / "DOCS.md").read_text(encoding="utf-8")
     expected = {"voice", "model", "quantize", "threads", "max_batch", "sentence_silence",
-                "volume", "max_text_chars", "hf_token", "debug_logging"}  # fmt: skip
+                "volume", "speed", "loudness_match", "max_text_chars", "hf_token",
+                "debug_logging"}  # fmt: skip
     assert set(schema) == expected
     assert set(config["options"]) <= set(schema)
     for name, kind in schema.items():
@@ -124,7 +125,8 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
     voices = (tmp_path,)
     full, env = server_arguments(
         {"voice": "marius", "model": "english_18m_2026-10", "quantize": "on", "threads": 2,
-         "max_batch": 2, "sentence_silence": 0.3, "volume": 1.5, "max_text_chars": 2000,
+         "max_batch": 2, "sentence_silence": 0.3, "volume": 1.5, "speed": 1.2,
+         "loudness_match": False, "max_text_chars": 2000,
          "hf_token": "hf_secret", "debug_logging": True},
         voices_dirs=voices,
     )  # fmt: skip
@@ -132,8 +134,8 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
         "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "english_18m_2026-10",
         "--web-uri", "tcp://0.0.0.0:8099", "--web-allow", "172.30.32.2",
         "--voices-dir", str(tmp_path), "--voice", "marius", "--quantize", "--threads", "2",
-        "--max-batch", "2", "--sentence-silence", "0.3", "--volume", "1.5",
-        "--max-text-chars", "2000", "--debug",
+        "--max-batch", "2", "--sentence-silence", "0.3", "--volume", "1.5", "--speed", "1.2",
+        "--max-text-chars", "2000", "--no-loudness-match", "--debug",
     ]  # fmt: skip
     assert env == {"HF_TOKEN": "hf_secret"}
 
@@ -142,7 +144,7 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
         "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data", "--model", "auto",
         "--web-uri", "tcp://0.0.0.0:8099", "--web-allow", "172.30.32.2",
         "--threads", "1", "--max-batch", "4", "--sentence-silence", "0", "--volume", "1",
-        "--max-text-chars", "10000",
+        "--speed", "1", "--max-text-chars", "10000",
     ]  # fmt: skip
     assert env == {}
     off, _ = server_arguments({**_config()["options"], "quantize": "off"})
@@ -157,7 +159,8 @@ def test_every_option_of_the_app_reaches_the_server() -> None:
     assert set(CHECKS) == set(config["schema"])
     samples = {"model": "english_2m_2026-10", "voice": "alba", "quantize": "on", "threads": 3,
                "max_batch": 1,
-               "sentence_silence": 0.7, "volume": 0.5, "max_text_chars": 500,
+               "sentence_silence": 0.7, "volume": 0.5, "speed": 0.8, "loudness_match": False,
+               "max_text_chars": 500,
                "hf_token": "t", "debug_logging": True}  # fmt: skip
     baseline, _ = server_arguments({})
     for name, value in samples.items():

@@ -85,6 +85,8 @@ CHECKS: dict[str, Callable[[str, object], object]] = {
     "max_batch": _whole(1, 8),
     "sentence_silence": _number(0.0, 10.0),
     "volume": _number(0.1, 4.0),
+    "speed": _number(0.5, 2.0),
+    "loudness_match": _switch,
     "max_text_chars": _whole(100, 100_000),
     "hf_token": _text,
     "debug_logging": _switch,
@@ -121,9 +123,12 @@ def server_arguments(
     quantize = values.get("quantize", "auto")
     if quantize != "auto":
         flags.append("--quantize" if quantize == "on" else "--no-quantize")
-    for name in ("threads", "max_batch", "sentence_silence", "volume", "max_text_chars"):
+    names = ("threads", "max_batch", "sentence_silence", "volume", "speed", "max_text_chars")
+    for name in names:
         if name in values:
             flags += [f"--{name.replace('_', '-')}", f"{values[name]:g}"]
+    if values.get("loudness_match") is False:
+        flags.append("--no-loudness-match")
     if values.get("debug_logging"):
         flags.append("--debug")
     environment = {"HF_TOKEN": str(values["hf_token"])} if values.get("hf_token") else {}
