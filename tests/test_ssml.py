@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -411,3 +412,69 @@ def test_ssml_cli_shows_the_markers(tmp_path: Path) -> None:
         ssml=True,
     )
     assert lines == ["Hi", "[rate 0.8 volume 1]", "there", "[rate 1 volume 1]"]
+
+
+class LevelModel(FakeModel):
+    """A fake model whose every sample is LEVEL: whose audio is whose can be told apart."""
+
+    def __init__(self, level: float) -> None:
+        super().__init__(frames=3)
+        self.level = level
+
+    def generate(self, voice_state: object, text: str, stop):  # type: ignore[no-untyped-def]
+        for frame in super().generate(voice_state, text, stop):
+            yield frame * 0 + self.level
+
+
+@pytest.fixture
+async def two_models(fake_settings: Settings):  # type: ignore[no-untyped-def]
+    from wyoming_tts.engine.models import Models
+    from wyoming_tts.settings import ModelSpec
+    from wyoming_tts.voices import LanguageModel, VoiceStates
+
+    english, french = LevelModel(0.5), LevelModel(0.25)
+    settings = with_settings(
+        fake_settings, models=(ModelSpec("english", "en"), ModelSpec("french", "fr")), max_queue=4
+    )
+    models = Models(
+        settings,
+        lambda spec: english if spec.language == "en" else french,
+        [LanguageModel("en", ("fake",), {}), LanguageModel("fr", ("marie",), {})],
+        VoiceStates(settings.data_dir / "voice-states", 1 << 20, "test"),
+        {"en": "fake", "fr": "marie"},
+    )
+    async with running(settings, models) as app:
+        english.texts.clear()
+        yield app, english, french
+
+
+LANG = '<speak>Hello there. <lang xml:lang="fr-FR">Il est 12 heures.</lang> Bye now.</speak>'
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_lang_hands_a_part_to_that_languages_model(two_models, streamed: bool) -> None:  # type: ignore[no-untyped-def]
+    app, english, french = two_models
+    events = await (_spoken_streamed(app, LANG, 4) if streamed else _spoken_plain(app, LANG))
+    assert not [e for e in events if e.type == "error"]
+    assert english.texts == ["Hello there.", "Bye now."]
+    assert french.texts == ["Il est douze heures."]  # French numbers, the French model
+    pcm = b"".join(e.payload or b"" for e in events if e.type == "audio-chunk")
+    samples = np.frombuffer(pcm, "<i2")
+    levels = [round(int(v) / 32767 * 4) for v in samples[:: english.frame_samples]]
+    assert levels == [2] * 3 + [1] * 3 + [2] * 3  # in order: English, French, English
+    assert events[-1].type == ("synthesize-stopped" if streamed else "audio-stop")
+
+
+async def test_a_client_that_leaves_during_a_part_stops_it(two_models) -> None:  # type: ignore[no-untyped-def]
+    app, english, french = two_models
+    french.gate = threading.Event()  # the French part holds after its first frame
+    async with client(app) as conn:
+        await conn.write_event(Synthesize(LANG, text_format="ssml").event())
+        async with asyncio.timeout(10):
+            while not french.running.is_set():
+                await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # the connection closed: the part stops between frames
+        while not french.stopped.is_set():
+            await asyncio.sleep(0.01)
+    assert english.texts == ["Hello there."]
+    french.gate.set()

@@ -25,6 +25,8 @@ from wyoming_tts.engine.models import AudioFormat, Models
 from wyoming_tts.engine.scheduler import Worker
 from wyoming_tts.engine.synthesis import (
     EngineBusy,
+    Handover,
+    Prosody,
     Segment,
     Synthesis,
     VoiceChange,
@@ -75,6 +77,7 @@ class Speech:
         self.speed = speed
         self.worker: Worker | None = None  # set by start
         self.own: VoiceSwitch | None = None  # back to the request's voice (set by start)
+        self._part: Synthesis | None = None  # a part another model speaks (SSML lang)
         self._feeding: asyncio.Future[None] | None = None
         self._started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -114,7 +117,7 @@ class Speech:
         except BaseException:
             self.synthesis.cancel()
             raise
-        self.synthesis.close()
+        self._close()
 
     async def _queue(self, segments: list[Segment]) -> None:
         for segment in segments:
@@ -122,10 +125,19 @@ class Speech:
                 return
             if isinstance(segment, VoiceChange):
                 await self._started  # the request's model and voice are known once started
+                if self._part is not None:  # the part in another language ends here
+                    self._part.close()
+                    self._part = None
                 switch = await self._front.switch(self, segment)
                 if switch is None:
                     continue
+                if isinstance(switch, Handover):
+                    self._part = switch.part
                 segment = switch
+            elif self._part is not None:
+                self._part.feed(segment)  # its own model speaks it
+                if not isinstance(segment, Prosody):  # a rate holds for what follows, both
+                    continue
             self.synthesis.feed(segment)
 
     async def feed(self, delta: str) -> None:
@@ -147,6 +159,12 @@ class Speech:
         except BaseException:
             self.synthesis.cancel()
             raise
+        self._close()
+
+    def _close(self) -> None:
+        if self._part is not None:
+            self._part.close()
+            self._part = None
         self.synthesis.close()
 
     async def close(self) -> None:
@@ -242,14 +260,15 @@ class Front:
         rate = self.settings.speed * self.models.speed(voice) * speed
         return max(MIN_RATE, min(MAX_RATE, rate))
 
-    async def switch(self, speech: Speech, change: VoiceChange) -> Segment | None:
+    async def switch(self, speech: Speech, change: VoiceChange) -> VoiceSwitch | Handover | None:
         """A change of voice inside a request (SSML), made ready: a `VoiceSwitch`, or None
         when no voice of the request's model fits (the text goes on in the voice speaking).
 
-        A voice by name must be one of the request's model; a language is that language's
-        default voice when the request's model speaks it, and the request's own voice for
-        the request's language. Another language's model is not loaded mid-response: the text
-        keeps the current voice (and that language's text rules, from the text path)."""
+        A voice by name must be one of the request's model. The request's language is the
+        request's own voice. Another language that a model of this server speaks is a
+        `Handover` to that language's default voice on that model (loaded now if it is not);
+        a language no model speaks keeps the current voice (with that language's text rules,
+        from the text path)."""
         worker, own = speech.worker, speech.own
         assert worker is not None and own is not None  # segments are queued after start
         language = speech.voice.language
@@ -260,13 +279,34 @@ class Front:
                 return None
         elif (change.language or language) == language:
             return own
+        elif self.models.served_language(change.language) is not None:
+            return await self._handover(speech, str(change.language))
         else:
-            _LOGGER.debug("SSML language %r: no voice of this model speaks it", change.language)
+            _LOGGER.debug("SSML language %r: no model of this server speaks it", change.language)
             return None
         if voice == speech.voice:
             return own
         _voice, state, gain = await self._ready(voice, worker)
         return VoiceSwitch(state, gain)
+
+    async def _handover(self, speech: Speech, language: str) -> Handover | None:
+        """A part of SPEECH for LANGUAGE's model, with that language's default voice."""
+        try:
+            worker = self.models.loaded_worker(language)
+            if worker is None:
+                worker = await asyncio.to_thread(self.models.worker, language)
+            voice, state, gain = await self._ready(self.models.default_voice(language), worker)
+        except Exception as err:  # no memory for the model, a broken voice: the text goes on
+            _LOGGER.warning("SSML lang %s: %s; the current voice goes on", language, err)
+            return None
+        self.models.touch(language)
+        outer = speech.synthesis
+        part = Synthesis(f"{outer.label} lang={language}", asyncio.get_running_loop())
+        part.internal = True  # its audio is counted in the request's own figures
+        part.forward_to = outer
+        part.volume = gain
+        part.rate = self._rate(voice, speech.speed)
+        return Handover(part, worker, state)
 
     def refused(self, door: str, code: str) -> None:
         """A door refused or failed a request with CODE (counted in the metrics)."""

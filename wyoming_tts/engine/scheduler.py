@@ -31,6 +31,7 @@ from wyoming_tts.engine.synthesis import (
     MAX_BUFFERED_SECONDS,
     MAX_COALESCED_BYTES,
     EngineBusy,
+    Handover,
     Prosody,
     Silence,
     Synthesis,
@@ -224,7 +225,7 @@ class Worker:
             try:
                 if not isinstance(segment, str):
                     self._apply(synthesis, segment)
-                    if synthesis.has_segment():
+                    if synthesis.waiting is None and synthesis.has_segment():
                         continue
                     return
                 key = next(self._keys)
@@ -251,6 +252,13 @@ class Worker:
         elif isinstance(segment, VoiceSwitch):
             synthesis.voice_state = segment.state
             output.gain = self.volume * segment.gain
+        elif isinstance(segment, Handover):  # another model speaks a part; this one waits
+            synthesis.waiting = segment.part
+            try:
+                segment.worker.submit(segment.part, segment.state)  # type: ignore[attr-defined]
+            except (EngineBusy, WorkerClosed) as err:
+                _LOGGER.warning("A part in another language was not spoken: %s", err)
+                synthesis.waiting = None
         else:
             raise TypeError(f"{type(segment).__name__} reached the model unresolved")
 

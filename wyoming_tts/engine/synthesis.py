@@ -69,7 +69,17 @@ class VoiceSwitch:
     gain: float = 1.0
 
 
-Segment = str | Silence | Prosody | VoiceChange | VoiceSwitch
+@dataclass(frozen=True)
+class Handover:
+    """What follows is spoken by another model (SSML `lang`): PART, on WORKER with STATE. The
+    request waits while PART speaks; PART's audio goes out as the request's own."""
+
+    part: Synthesis
+    worker: object  # engine.scheduler.Worker (no import cycle)
+    state: object
+
+
+Segment = str | Silence | Prosody | VoiceChange | VoiceSwitch | Handover
 
 
 _END = object()
@@ -119,6 +129,8 @@ class Synthesis:
         self.spoken = False  # worker side
         self.row: int | None = None  # worker side: the batch row speaking its segment
         self.turn = 0.0  # worker side: when it last got a row (0: never)
+        self.waiting: Synthesis | None = None  # a part another model speaks now (Handover)
+        self.forward_to: Synthesis | None = None  # a part: whose audio this is
 
     # -- client side ------------------------------------------------------------------------
     def feed(self, segment: Segment) -> None:
@@ -144,7 +156,16 @@ class Synthesis:
         if not self.stop.is_set():
             self.stats.cancelled = True
             self.stop.set()
+            waiting = self.waiting
+            if waiting is not None:
+                waiting.cancel()
             self._wake()
+
+    def resume(self) -> None:
+        """The part another model spoke is done: this request goes on (any thread)."""
+        with self._lock:
+            self.waiting = None
+        self._wake()
 
     async def audio(self) -> AsyncIterator[bytes]:
         """Yield 16-bit PCM until the request is done; raise SynthesisError on failure.
@@ -180,6 +201,8 @@ class Synthesis:
 
     # -- worker side (called with the worker's lock held, except emit) ----------------------
     def _full(self) -> bool:
+        if self.forward_to is not None:  # its audio is read (and bounded) as the request's
+            return False
         return 0 < self.max_buffered_samples <= self._buffered
 
     def ready(self) -> bool:
@@ -187,6 +210,8 @@ class Synthesis:
         with self._lock:
             if self.stop.is_set():
                 return True
+            if self.waiting is not None:
+                return False
             if self._segments:
                 return not self._full()
             return self._closed
@@ -203,6 +228,13 @@ class Synthesis:
             return self._segments.popleft()
 
     def emit(self, item: object) -> None:
+        outer = self.forward_to
+        if outer is not None:  # a part: its audio is the request's; its end lets it go on
+            if isinstance(item, bytes):
+                outer.emit(item)
+            elif item is _END:
+                outer.resume()
+            return
         if isinstance(item, bytes):
             with self._lock:
                 self._buffered += len(item) // 2
