@@ -42,6 +42,11 @@ _LOGGER = logging.getLogger(__name__)
 
 # A streamed delta longer than this is cut and normalised in a thread, not on the event loop.
 INLINE_TEXT_CHARS = 256
+# A streamed request whose text stops this long after a finished sentence has it spoken now,
+# not when the next delta comes (an assistant that says "Let me check." and calls a tool).
+# LLM deltas come 15-60 ms apart (20-60 tokens a second, and the bench's 15 ms): 150 ms is
+# well past a normal gap, and adds little to a stalled reply's first audio.
+IDLE_FLUSH_SECONDS = 0.15
 # Tries to reach a model that another language's load keeps unloading.
 START_TRIES = 3
 
@@ -78,6 +83,8 @@ class Speech:
         self.worker: Worker | None = None  # set by start
         self.own: VoiceSwitch | None = None  # back to the request's voice (set by start)
         self._part: Synthesis | None = None  # a part another model speaks (SSML lang)
+        self._idle: asyncio.TimerHandle | None = None  # speaks a held sentence (streamed)
+        self._flushing: asyncio.Task[None] | None = None
         self._feeding: asyncio.Future[None] | None = None
         self._started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -141,7 +148,15 @@ class Speech:
             self.synthesis.feed(segment)
 
     async def feed(self, delta: str) -> None:
-        """Add a streamed DELTA; raise TextTooLong past the limit (the request is cancelled)."""
+        """Add a streamed DELTA; raise TextTooLong past the limit (the request is cancelled).
+
+        If no delta follows within IDLE_FLUSH_SECONDS, a finished sentence held is spoken."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._flushing is not None:
+            await self._flushing  # its segments go before this delta's
+            self._flushing = None
         try:
             if len(delta) > INLINE_TEXT_CHARS:
                 segments = await asyncio.to_thread(self.text.feed, delta)
@@ -151,9 +166,23 @@ class Speech:
         except BaseException:
             self.synthesis.cancel()
             raise
+        loop = asyncio.get_running_loop()
+        self._idle = loop.call_later(IDLE_FLUSH_SECONDS, self._flush_idle)
+
+    def _flush_idle(self) -> None:
+        self._idle = None
+        segments = self.text.flush_idle()  # one sentence at most: cheap on the loop
+        if segments and not self.synthesis.stop.is_set():
+            self._flushing = asyncio.ensure_future(self._queue(segments))
 
     async def finish(self) -> None:
         """No more deltas: speak what is left, then end."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._flushing is not None:
+            await self._flushing
+            self._flushing = None
         try:
             await self._queue(self.text.finish())  # at most one segment's worth is left
         except BaseException:
@@ -170,6 +199,11 @@ class Speech:
     async def close(self) -> None:
         """The door is done with this request: a text still being cut stops (the thread sees
         the cancel between two slices), and its thread is waited for."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._flushing is not None:
+            await self._flushing
         if self._feeding is not None:
             if not self._feeding.done():
                 self.synthesis.cancel()

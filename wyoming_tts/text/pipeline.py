@@ -117,6 +117,10 @@ class TextPipeline:
             yield from self.feed(text[start : start + WHOLE_TEXT_SLICE])
         yield from self.finish()
 
+    def flush_idle(self) -> list[Segment]:
+        """No delta came for a while: what is complete now (a finished sentence held)."""
+        return self._parts(self._splitter.flush_idle())
+
     def finish(self) -> list[Segment]:
         """End the text; return the rest."""
         out = self._parts(self._splitter.finish())

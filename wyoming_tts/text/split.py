@@ -115,6 +115,18 @@ class SegmentSplitter:
             pending = self._pending()
         return out
 
+    def flush_idle(self) -> list[str]:
+        """No text came for a while: speak the sentence in hand if it is complete.
+
+        It is complete when it ends with terminal punctuation that ends no abbreviation,
+        initial or number ("Dr.", "e.g.", "J.", "3." wait for more). A short one goes too."""
+        pending = self._pending().rstrip()
+        if not pending or not _looks_finished(pending):
+            return []
+        self._held = ""
+        self._detector = SentenceBoundaryDetector()
+        return self._emit(pending, force=True)
+
     def finish(self) -> list[str]:
         """End the text; return the last segments."""
         out: list[str] = []
@@ -151,6 +163,29 @@ class SegmentSplitter:
             return []
         self._eager = False
         return [text]
+
+
+def _looks_finished(text: str) -> bool:
+    """True when TEXT ends a sentence for sure: `!`, `?`, `…`, or a period after a word that
+    is no abbreviation (one pass over the last word)."""
+    last = text[-1]
+    if last in "!?…":
+        return True
+    if last != ".":
+        return False
+    word = text[:-1].rsplit(maxsplit=1)[-1].strip("\"'([") if text[:-1].strip() else ""
+    if not word or "." in word or any(c.isdigit() for c in word):
+        return False  # "e.g.", "3.", "U.S."
+    return len(word) > 1 and word.lower() not in ABBREVIATIONS
+
+
+# Words that end with a period and do not end a sentence, in the languages served.
+ABBREVIATIONS = frozenset(
+    "dr mr mrs ms prof st jr sr vs etc approx no nr fig mt ft ave blvd dept est inc ltd co "
+    "hr hrs min sec max mon tue wed thu fri sat sun jan feb mar apr jun jul aug sep sept oct "
+    "nov dec bzw ca usw evtl ggf inkl str tel vgl mme mlle av bd env sra sres srta dña dott "
+    "sig ing arch avv gent pág dhr mevr mw blz".split()
+)
 
 
 def _join(first: str, second: str) -> str:

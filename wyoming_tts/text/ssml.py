@@ -98,6 +98,12 @@ class SsmlText:
             self._piece(piece)
         return self._take()
 
+    def flush_idle(self) -> list[Segment]:
+        """No delta came for a while: a finished sentence in hand goes (not inside a tag)."""
+        if self._capture is None and not self._pending:
+            self._out.extend(self._path.flush_idle())
+        return self._take()
+
     def finish(self) -> list[Segment]:
         if self._pending:
             self._pending = ""  # a tag never closed: nothing to say
