@@ -96,6 +96,7 @@ class Settings:
     preload: bool = False
     max_models: int = 2
     voice_cache_mb: int = 512
+    audio_cache_mb: int = 100
     idle_timeout: float = 60.0
     web_uri: str | None = None
     web_token: str | None = None
@@ -239,6 +240,12 @@ def build_parser() -> OptionParser:
     add("--max-models", type=int, default=Settings.max_models, help="models kept loaded at once")
     add("--voice-cache-mb", type=int, default=Settings.voice_cache_mb, help="voice-state memory")
     add(
+        "--audio-cache-mb",
+        type=int,
+        default=Settings.audio_cache_mb,
+        help="disk for spoken segments, replayed when a text repeats (0: off)",
+    )
+    add(
         "--idle-timeout",
         type=float,
         default=Settings.idle_timeout,
@@ -332,6 +339,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     _check_range("--max-text-chars", args.max_text_chars, 1, 1_000_000)
     _check_range("--max-models", args.max_models, 1, 16)
     _check_range("--voice-cache-mb", args.voice_cache_mb, 16, 1_000_000)
+    _check_range("--audio-cache-mb", args.audio_cache_mb, 0, 1_000_000)
     _check_range("--volume", args.volume, 0.1, 4.0)
     _check_range("--speed", args.speed, MIN_RATE, MAX_RATE)
     _check_range("--sentence-silence", args.sentence_silence, 0.0, 10.0)
@@ -373,6 +381,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         preload=args.preload,
         max_models=args.max_models,
         voice_cache_mb=args.voice_cache_mb,
+        audio_cache_mb=args.audio_cache_mb,
         idle_timeout=args.idle_timeout,
         debug=args.debug,
         log_format=args.log_format,

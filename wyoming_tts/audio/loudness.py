@@ -27,7 +27,6 @@ CALIBRATION_TEXT = "Your package was delivered to the front door, and the lights
 # Where the limiter holds the peaks (-0.2 dBFS), and how fast it lets go after one.
 CEILING = 0.977
 RELEASE_SECONDS = 0.08
-_BLOCK = 240  # the limiter's envelope step, 10 ms at 24 kHz
 _Biquad = tuple[tuple[float, float, float], tuple[float, float, float]]  # (b, a)
 
 
@@ -98,30 +97,33 @@ def loudness_gain(samples: np.ndarray, sample_rate: int, target: float = TARGET_
 
 class Limiter:
     """A peak limiter without look-ahead: a sample over the ceiling is brought to it, and the
-    gain comes back to 1 over RELEASE_SECONDS, so a loud syllable does not click."""
+    gain comes back to 1 with a time constant of RELEASE_SECONDS, so a loud syllable does not
+    click. Sample by sample, so the result does not depend on how the audio is cut in frames
+    (a replay from the audio cache is the same samples as the model's frames)."""
 
     def __init__(self, sample_rate: int) -> None:
-        self._gain = 1.0
-        blocks_per_release = max(1.0, RELEASE_SECONDS * sample_rate / _BLOCK)
-        self._recover = 1.0 - math.exp(-1.0 / blocks_per_release)
+        self._depth = 0.0  # 1 - gain after the last sample
+        self._log_decay = -1.0 / (RELEASE_SECONDS * sample_rate)
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """SAMPLES limited (a new array only when a sample is over the ceiling or releasing)."""
         if samples.size == 0:
             return samples
-        magnitude = np.abs(samples)
-        if self._gain >= 1.0 and float(magnitude.max()) <= CEILING:
+        magnitude = np.abs(samples).astype(np.float64)
+        if self._depth < 1e-7 and float(magnitude.max()) <= CEILING:
+            self._depth = 0.0
             return samples
-        needed = np.minimum(1.0, CEILING / np.maximum(magnitude, 1e-9))
-        blocks = -(-samples.size // _BLOCK)
-        envelope = np.empty(blocks + 1)
-        envelope[0] = gain = self._gain
-        for j in range(blocks):  # a few steps a frame: the envelope, not the samples
-            floor = float(needed[j * _BLOCK : (j + 1) * _BLOCK].min())
-            gain = min(floor, gain + (1.0 - gain) * self._recover)
-            envelope[j + 1] = gain
-        self._gain = gain if gain < 0.9999 else 1.0
-        ends = np.minimum(np.arange(blocks + 1) * _BLOCK, samples.size)
-        smooth = np.interp(np.arange(samples.size), ends, envelope)
-        limited: np.ndarray = (samples * np.minimum(smooth, needed)).astype(np.float32)
+        # depth[n] = max over m <= n of needed[m] * decay^(n - m): instant attack, exponential
+        # release, computed in the log domain as one running maximum (no loop over samples).
+        needed = 1.0 - np.minimum(1.0, CEILING / np.maximum(magnitude, 1e-12))
+        steps = np.arange(samples.size) * self._log_decay
+        with np.errstate(divide="ignore"):
+            log_needed = np.log(needed)
+            carried = np.log(self._depth) + steps + self._log_decay if self._depth else None
+        log_depth = steps + np.maximum.accumulate(log_needed - steps)
+        if carried is not None:
+            log_depth = np.maximum(log_depth, carried)
+        depth = np.exp(log_depth)
+        self._depth = float(depth[-1])
+        limited: np.ndarray = (samples * (1.0 - depth)).astype(np.float32)
         return limited

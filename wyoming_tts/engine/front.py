@@ -210,6 +210,11 @@ class Speech:
             await self._feeding
 
 
+def voice_key(voice: Voice) -> str:
+    """What names a voice's audio in the audio cache: its kind, file (or name) and stamp."""
+    return f"{voice.kind}|{voice.source}|{voice.stamp[0]}:{voice.stamp[1]}"
+
+
 class Front:
     """The request door of the engine, shared by every door of the server."""
 
@@ -254,13 +259,14 @@ class Front:
             speech.synthesis.voice_name = voice.name
             speech.synthesis.volume = gain
             speech.synthesis.rate = self._rate(voice, speech.speed)
+            speech.synthesis.voice_key = voice_key(voice)
             try:
                 worker.submit(speech.synthesis, state)
             except WorkerClosed:
                 _LOGGER.debug("The %s model was unloaded as a request started", language)
                 continue
             speech.worker = worker
-            speech.own = VoiceSwitch(state, gain)
+            speech.own = VoiceSwitch(state, gain, voice_key(voice))
             return self.models.format_of(worker)
         raise EngineBusy(f"the {language} model keeps being unloaded")
 
@@ -320,8 +326,8 @@ class Front:
             return None
         if voice == speech.voice:
             return own
-        _voice, state, gain = await self._ready(voice, worker)
-        return VoiceSwitch(state, gain)
+        voice, state, gain = await self._ready(voice, worker)
+        return VoiceSwitch(state, gain, voice_key(voice))
 
     async def _handover(self, speech: Speech, language: str) -> Handover | None:
         """A part of SPEECH for LANGUAGE's model, with that language's default voice."""
@@ -340,6 +346,7 @@ class Front:
         part.forward_to = outer
         part.volume = gain
         part.rate = self._rate(voice, speech.speed)
+        part.voice_key = voice_key(voice)
         return Handover(part, worker, state)
 
     def refused(self, door: str, code: str) -> None:

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Protocol
 
 from wyoming_tts import memory
+from wyoming_tts.engine.audio_cache import AudioCache
 from wyoming_tts.engine.loudness import LoudnessBook
 from wyoming_tts.engine.model import Model
 from wyoming_tts.engine.scheduler import Worker
@@ -55,6 +56,7 @@ class RequestStats:
     real_time: float
     cancelled: bool
     finished: float
+    cached: int = 0  # segments answered from the audio cache
 
 
 class RecentRequests:
@@ -115,6 +117,9 @@ class Models:
         self.states = states
         self.loudness = LoudnessBook(
             states.cache_dir / "loudness.json", enabled=settings.loudness_match
+        )
+        self.audio_cache = AudioCache(
+            settings.data_dir / "audio-cache", settings.audio_cache_mb * 1024 * 1024
         )
         self._default_voices = default_voices
         self.preferences = preferences
@@ -264,6 +269,7 @@ class Models:
                 samples_per_chunk=self.settings.samples_per_chunk,
                 volume=self.settings.volume,
                 on_finish=partial(self._record, language),
+                cache=self.audio_cache,
             )
             self._workers[language] = worker
             self._used[language] = time.monotonic()
@@ -312,6 +318,8 @@ class Models:
         ready = max(stats.text_ready or stats.submitted, stats.submitted)
         if self.metrics is not None:
             outcome = "failed" if synthesis.failed else "cancelled" if stats.cancelled else "spoken"
+            if outcome == "spoken" and stats.cached and stats.cached == stats.segments:
+                outcome = "cached"
             self.metrics.finished(
                 synthesis.door or "other",
                 synthesis.voice_name,
@@ -331,6 +339,7 @@ class Models:
                 real_time=round(audio / stats.busy_seconds, 2) if stats.busy_seconds else 0.0,
                 cancelled=stats.cancelled,
                 finished=time.time(),
+                cached=stats.cached,
             )
         )
 

@@ -19,11 +19,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from wyoming_tts import memory
 from wyoming_tts.audio.output import Output
+from wyoming_tts.engine.audio_cache import AudioCache, segment_key
 from wyoming_tts.engine.model import Batch, Model, OneAtATime
 from wyoming_tts.engine.policy import Arrival, Candidate, choose, gather_until
 from wyoming_tts.engine.synthesis import (
@@ -64,6 +66,7 @@ class Worker:
         volume: float = 1.0,
         max_buffered_seconds: float | None = None,
         on_finish: Callable[[Synthesis], None] | None = None,
+        cache: AudioCache | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -77,6 +80,12 @@ class Worker:
         self.max_buffered_samples = round(buffered * model.sample_rate)
         self._rows: dict[int, Synthesis] = {}
         self._stats_lock = threading.Lock()
+        # The audio cache: segments spoken before are replayed on a thread of their own, and
+        # what the model speaks is kept (its frames gathered per row, written on that thread).
+        self.cache = cache if cache is not None and cache.enabled else None
+        self.render = str(getattr(model, "render_key", getattr(model, "id", name)))
+        self._recording: dict[int, tuple[str, str, list[np.ndarray]]] = {}
+        self._cache_thread = ThreadPoolExecutor(1, thread_name_prefix=f"cache-{name}")
         self._batch = self._open_batch()
         self.max_batch = max(1, min(max_batch, getattr(self._batch, "capacity", max_batch)))
         self._active: deque[Synthesis] = deque()
@@ -97,6 +106,9 @@ class Worker:
         """A row's frame, from the model's thread: straight to its client."""
         synthesis = self._rows.get(key)
         if synthesis is not None and not synthesis.stop.is_set():
+            recording = self._recording.get(key)
+            if recording is not None:
+                recording[2].append(np.array(frame, dtype=np.float32).reshape(-1))
             self._send(synthesis, frame)
 
     @property
@@ -149,6 +161,7 @@ class Worker:
             self._cond.notify_all()
         self._thread.join(5.0)
         self._batch.close()
+        self._cache_thread.shutdown(wait=False)
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -163,6 +176,7 @@ class Worker:
             synthesis.emit(_END)
         self._thread.join(timeout)
         self._batch.close()
+        self._cache_thread.shutdown(wait=False)
 
     def _notify(self) -> None:
         with self._cond:
@@ -191,6 +205,7 @@ class Worker:
                 if synthesis.stop.is_set():  # its client left: free the row between two frames
                     self._batch.remove(key)
                     del self._rows[key]
+                    self._recording.pop(key, None)
                     self._finish(synthesis)
             if self._rows or self._batch.pending():
                 self._step()
@@ -228,9 +243,17 @@ class Worker:
                     if synthesis.waiting is None and synthesis.has_segment():
                         continue
                     return
+                synthesis.stats.segments += 1
+                cache_key = self._cache_key(synthesis, segment)
+                if cache_key is not None and self.cache is not None and self.cache.has(cache_key):
+                    synthesis.waiting = self._cache_thread  # ready again once replayed
+                    self._cache_thread.submit(self._replay, synthesis, cache_key, segment)
+                    return
                 key = next(self._keys)
                 first = synthesis.stats.samples == 0
                 self._batch.add(key, synthesis.voice_state, segment, synthesis.stop, first)
+                if cache_key is not None:
+                    self._recording[key] = (cache_key, synthesis.voice_key, [])
             except Exception as err:  # this request's voice or text: the others go on
                 self._fail(synthesis, err)
                 return
@@ -238,6 +261,46 @@ class Worker:
             synthesis.turn = time.monotonic()
             self._rows[key] = synthesis
             return
+
+    def _cache_key(self, synthesis: Synthesis, text: str) -> str | None:
+        if self.cache is None or not synthesis.voice_key:
+            return None
+        return segment_key(self.render, synthesis.voice_key, text)
+
+    def _replay(self, synthesis: Synthesis, cache_key: str, segment: str) -> None:
+        """A segment from the cache (its own thread): its frames through the request's
+        output, as the model would send them; a torn entry goes back to the model."""
+        try:
+            samples = self.cache.get(cache_key) if self.cache is not None else None
+            if samples is None:
+                synthesis.stats.segments -= 1
+                synthesis.push_back(segment)
+                return
+            synthesis.stats.cached += 1
+            step = self.model.frame_samples
+            for start in range(0, samples.size, step):
+                while synthesis.full() and not synthesis.stop.is_set():
+                    time.sleep(0.01)  # the client reads slowly: as bounded as the model's rows
+                if synthesis.stop.is_set():
+                    break
+                self._send(synthesis, samples[start : start + step])
+            synthesis.spoken = True
+        except Exception:  # never leave the request waiting
+            _LOGGER.exception("Replaying cached audio failed")
+        finally:
+            synthesis.resume()
+
+    def _keep(self, key: int, synthesis: Synthesis) -> None:
+        """A row's segment is spoken: keep its audio for next time (written on the cache's
+        thread, not this one)."""
+        recording = self._recording.pop(key, None)
+        if recording is None or synthesis.stop.is_set() or self.cache is None:
+            return
+        cache_key, voice_key, frames = recording
+        if frames:
+            samples = np.concatenate(frames)
+            if self.cache.remember(cache_key, samples):  # the next request may hit it now
+                self._cache_thread.submit(self.cache.store, cache_key, voice_key, samples)
 
     def _apply(self, synthesis: Synthesis, segment: object) -> None:
         """A pause, or a change of rate, volume or voice for what follows (all audio before
@@ -251,6 +314,7 @@ class Worker:
             output.set_part(segment.rate, segment.volume)
         elif isinstance(segment, VoiceSwitch):
             synthesis.voice_state = segment.state
+            synthesis.voice_key = segment.voice_key
             output.gain = self.volume * segment.gain
         elif isinstance(segment, Handover):  # another model speaks a part; this one waits
             synthesis.waiting = segment.part
@@ -269,6 +333,7 @@ class Worker:
         except Exception as err:  # the model failed for the whole batch: tell each, go on
             _LOGGER.exception("The %s model failed", self.name)
             rows, self._rows = self._rows, {}
+            self._recording.clear()
             self._batch.close()
             self._batch = self._open_batch()
             for synthesis in rows.values():
@@ -286,7 +351,9 @@ class Worker:
             synthesis.row = None
             if error is None:  # its segment is spoken: the row goes back, the request queues
                 synthesis.spoken = True
+                self._keep(key, synthesis)
             else:
+                self._recording.pop(key, None)
                 self._batch.remove(key)
                 self._fail(synthesis, error)
 
@@ -364,5 +431,6 @@ def _log_request(synthesis: Synthesis, sample_rate: int) -> None:
         audio_seconds,
         rtf,
         queue_ms,
-        ", cancelled" if stats.cancelled else "",
+        (f", {stats.cached} of {stats.segments} from the cache" if stats.cached else "")
+        + (", cancelled" if stats.cancelled else ""),
     )

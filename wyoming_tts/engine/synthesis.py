@@ -67,6 +67,7 @@ class VoiceSwitch:
 
     state: object
     gain: float = 1.0
+    voice_key: str = ""  # for the audio cache
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Stats:
     finished: float | None = None
     busy_seconds: float = 0.0
     samples: int = 0
+    segments: int = 0  # texts spoken
+    cached: int = 0  # of which from the audio cache
     cancelled: bool = False
 
 
@@ -129,7 +132,8 @@ class Synthesis:
         self.spoken = False  # worker side
         self.row: int | None = None  # worker side: the batch row speaking its segment
         self.turn = 0.0  # worker side: when it last got a row (0: never)
-        self.waiting: Synthesis | None = None  # a part another model speaks now (Handover)
+        self.waiting: object = None  # a part another model speaks (Handover), or a replay
+        self.voice_key = ""  # the voice's file and stamp (or built-in name): the audio cache's
         self.forward_to: Synthesis | None = None  # a part: whose audio this is
 
     # -- client side ------------------------------------------------------------------------
@@ -157,7 +161,7 @@ class Synthesis:
             self.stats.cancelled = True
             self.stop.set()
             waiting = self.waiting
-            if waiting is not None:
+            if isinstance(waiting, Synthesis):
                 waiting.cancel()
             self._wake()
 
@@ -205,6 +209,11 @@ class Synthesis:
             return False
         return 0 < self.max_buffered_samples <= self._buffered
 
+    def full(self) -> bool:
+        """True while the client has MAX_BUFFERED_SECONDS of audio unread."""
+        with self._lock:
+            return self._full()
+
     def ready(self) -> bool:
         """True when the worker has something to do for this request now."""
         with self._lock:
@@ -219,6 +228,11 @@ class Synthesis:
     def has_segment(self) -> bool:
         with self._lock:
             return bool(self._segments)
+
+    def push_back(self, segment: Segment) -> None:
+        """SEGMENT goes first again (a cached segment that could not be read)."""
+        with self._lock:
+            self._segments.appendleft(segment)
 
     def take(self) -> Segment | None:
         """The next segment; None when the request is over (closed and spoken, or stopped)."""

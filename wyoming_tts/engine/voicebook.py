@@ -129,6 +129,7 @@ class VoiceBook:
         models = self._models
         models.states.forget(voice.source)
         models.loudness.forget(voice.source)
+        models.audio_cache.forget_voice(voice.source)
         voice.path.unlink(missing_ok=True)
         if models.preferences is not None:
             models.preferences.forget(voice.name)

@@ -88,6 +88,15 @@ class PocketModel:
         return round(float(self.model.sample_rate) / float(self.model.config.mimi.frame_rate))
 
     @property
+    def render_key(self) -> str:
+        """Everything of the model that changes its audio for a text (the audio cache's key)."""
+        m = self.model
+        return (
+            f"{self.id}|pocket-tts {POCKET_TTS_VERSION}|temp {m.temp}|"
+            f"steps {m.sampler_decode_steps}|clamp {m.noise_clamp}|eos {m.eos_threshold}"
+        )
+
+    @property
     def can_clone(self) -> bool:
         """True when the weights can turn an audio file into a voice."""
         return bool(self.model.has_voice_cloning)
