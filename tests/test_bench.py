@@ -105,3 +105,14 @@ def test_bench_measures_speech_rates(tiny: dict[str, Path]) -> None:
         assert f"| Rate {rate}: audio per wall second, heard / as the model made it |" in (
             result.stdout
         )
+
+
+@pytest.mark.slow
+def test_bench_measures_the_audio_cache(tiny: dict[str, Path]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
+         "--cache", "--runs", "3"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| First audio, a repeated text (from the cache, median of 3) |" in result.stdout

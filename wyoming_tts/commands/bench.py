@@ -103,6 +103,11 @@ def main(argv: list[str]) -> int:
         help="only compare the OpenAI-compatible speech API with Wyoming, same text",
     )
     parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="only measure a repeated text's first audio from the audio cache",
+    )
+    parser.add_argument(
         "--rates",
         action="store_true",
         help="only measure first audio and throughput at speech rates 1.0, 0.8 and 1.3",
@@ -152,6 +157,30 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+async def _cache_rows(port: int, voice: str, runs: int) -> list[tuple[str, str, str, bool | str]]:
+    """A repeated announcement: first audio spoken (new texts) and from the cache."""
+    speak = _Client(port, voice)
+    await speak.plain(SHORT)  # warm-up
+    spoken, cached = [], []
+    for index in range(runs):
+        text = f"The washing machine number {index + 2} has finished."
+        spoken.append((await speak.plain(text))[0])  # a new text: the model speaks it
+    repeated = "Front door opened."
+    await speak.plain(repeated)
+    for _ in range(runs):
+        cached.append((await speak.plain(repeated))[0])
+    model, hit = statistics.median(spoken), statistics.median(cached)
+    return [
+        ("First audio, a new text (spoken)", f"{model * 1000:.0f} ms", "", ""),
+        (
+            f"First audio, a repeated text (from the cache, median of {runs})",
+            f"{hit * 1000:.1f} ms ({hit / model:.2f} of spoken)",
+            "a few ms",
+            hit <= 0.01,
+        ),
+    ]
+
+
 def _batch_table(args: argparse.Namespace, model: str, voice: str, voices: Path) -> int:
     from wyoming_tts.commands.bench_batch import measure
 
@@ -197,6 +226,8 @@ def _start_server(
         from wyoming_tts.commands.bench_hostile import MAX_TEXT_CHARS
 
         command += ["--max-text-chars", str(MAX_TEXT_CHARS)]
+    if not args.cache:  # the other scenarios repeat their texts: they measure the model
+        command += ["--audio-cache-mb", "0"]
     command.append("--quantize" if args.quantize else "--no-quantize")
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -233,6 +264,10 @@ async def _measure(
         rows = await bench_http.measure(port, args.web_port, voice, SHORT, LONG, args.runs)
         for name, value, target, met in rows:
             results.add(name, value, target, met)
+        return results
+    if args.cache:
+        for name, value, target, verdict in await _cache_rows(port, voice, args.runs):
+            results.add(name, value, target, verdict)
         return results
     if args.rates:
         from wyoming_tts.commands import bench_rate

@@ -108,7 +108,8 @@ async function tune(name, change) {
     });
     const what = "speed" in change ? "Speech rate" : "Volume";
     say(change.default ? `${name} is now the default voice.` : `${what} of ${name} saved.`);
-    await loadVoices();
+    if (change.default) await loadVoices(); // a slider keeps its focus: the list stays
+
   } catch (err) {
     say(err.message, true);
   }
