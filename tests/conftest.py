@@ -49,6 +49,7 @@ def tiny_settings(tiny: dict[str, Path], tmp_path: Path) -> Settings:
         voice="hummer",
         voices_dirs=(tiny["voices"],),
         data_dir=tmp_path / "data",
+        audio_cache_mb=0,
     )
 
 
@@ -131,8 +132,10 @@ def fake_settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         max_queue=1,
         idle_timeout=2.0,
-        # The fake model's tests count what it was asked to say; calibration is tested apart.
+        # The fake model's tests count what it was asked to say; calibration and the audio
+        # cache are tested apart (tests/test_speech_control.py, tests/test_audio_cache.py).
         loudness_match=False,
+        audio_cache_mb=0,
     )
 
 
@@ -171,6 +174,7 @@ def tiny_server_settings(tiny: dict[str, Path], data: Path, **changes: object) -
         voice="hummer",
         voices_dirs=(tiny["voices"],),
         data_dir=data,
+        audio_cache_mb=0,  # the model speaks every request (tests/test_audio_cache.py: on)
     )
     return with_settings(settings, **changes)
 

@@ -25,6 +25,7 @@ from wyoming_tts.engine.audio_cache import AudioCache, segment_key
 from wyoming_tts.settings import Settings
 
 TEXT = "The washing machine has finished. Please empty it soon."
+CACHE_MB = 100  # the default; the shared fixtures turn the cache off
 
 
 async def _pcm(app, text: str = TEXT, voice: str | None = None) -> bytes:  # type: ignore[no-untyped-def]
@@ -43,7 +44,7 @@ def _cached(app) -> list[int]:  # type: ignore[no-untyped-def]
 async def test_a_repeated_text_is_the_same_samples_from_the_cache(
     tiny: dict[str, Path], tmp_path: Path
 ) -> None:
-    settings = tiny_server_settings(tiny, tmp_path / "data")
+    settings = tiny_server_settings(tiny, tmp_path / "data", audio_cache_mb=CACHE_MB)
     async with running(settings) as app:
         assert app.models is not None
         first = await _pcm(app)
@@ -63,7 +64,7 @@ async def test_rate_and_volume_apply_to_cached_audio_as_to_spoken(
     """The cache keeps the model's own audio, so a hit at another rate or volume is that rate
     and volume: the samples the model speaking it afresh gives at that rate and volume, within
     the model's own float rounding from one rendering to the next (a few LSB of 16 bits)."""
-    settings = tiny_server_settings(tiny, tmp_path / "data")
+    settings = tiny_server_settings(tiny, tmp_path / "data", audio_cache_mb=CACHE_MB)
     async with running(settings) as app:
         models = app.models
         assert models is not None and models.preferences is not None
@@ -83,7 +84,7 @@ async def test_rate_and_volume_apply_to_cached_audio_as_to_spoken(
 
 
 async def test_a_changed_voice_file_or_model_misses(tiny: dict[str, Path], tmp_path: Path) -> None:
-    settings = tiny_server_settings(tiny, tmp_path / "data")
+    settings = tiny_server_settings(tiny, tmp_path / "data", audio_cache_mb=CACHE_MB)
     async with running(settings) as app:
         assert app.models is not None
         await _pcm(app)
@@ -108,7 +109,7 @@ async def test_a_changed_voice_file_or_model_misses(tiny: dict[str, Path], tmp_p
 
 
 async def test_a_torn_cache_file_is_a_miss(tiny: dict[str, Path], tmp_path: Path) -> None:
-    settings = tiny_server_settings(tiny, tmp_path / "data")
+    settings = tiny_server_settings(tiny, tmp_path / "data", audio_cache_mb=CACHE_MB)
     async with running(settings) as app:
         first = await _pcm(app)
     files = list((tmp_path / "data" / "audio-cache").glob("*.pcm"))
@@ -120,7 +121,6 @@ async def test_a_torn_cache_file_is_a_miss(tiny: dict[str, Path], tmp_path: Path
         assert app.models is not None
         spoken = await _pcm(app)  # the model spoke it again, never the torn file's noise
         assert app.models.audio_cache.misses >= 1
-        assert len(spoken) == pytest.approx(len(first), rel=0.2)
         assert await _pcm(app) == spoken  # kept again, whole
     for path in (tmp_path / "data" / "audio-cache").glob("*.pcm"):
         assert path.stat().st_size == sizes.get(path.name, path.stat().st_size)
@@ -147,7 +147,7 @@ def test_the_cache_never_exceeds_its_budget(tmp_path: Path) -> None:
 
 async def test_a_cached_response_stops_when_its_client_leaves(fake_settings: Settings) -> None:
     model = FakeModel(frames=600)  # 48 s of audio: more than a client may leave unread
-    settings = with_settings(fake_settings, max_queue=2)
+    settings = with_settings(fake_settings, max_queue=2, audio_cache_mb=CACHE_MB)
     async with running(settings, fake_models(settings, model)) as app:
         assert app.models is not None
         await _pcm(app, "A long announcement.")

@@ -40,6 +40,7 @@ def test_every_flag_has_an_environment_twin(tmp_path: Path) -> None:
         "WYOMING_TTS_PRELOAD": "yes",
         "WYOMING_TTS_MAX_MODELS": "3",
         "WYOMING_TTS_VOICE_CACHE_MB": "64",
+        "WYOMING_TTS_AUDIO_CACHE_MB": "0",
         "WYOMING_TTS_IDLE_TIMEOUT": "5",
         "WYOMING_TTS_DEBUG": "on",
         "WYOMING_TTS_LOG_FORMAT": "%(message)s",
@@ -60,7 +61,7 @@ def test_every_flag_has_an_environment_twin(tmp_path: Path) -> None:
     assert s.quantize and s.preload and s.debug and not s.normalize
     assert (s.threads, s.samples_per_chunk, s.max_queue, s.max_text_chars) == (2, 960, 7, 500)
     assert (s.volume, s.sentence_silence, s.max_models, s.voice_cache_mb) == (1.5, 0.3, 3, 64)
-    assert s.speed == 0.9 and not s.loudness_match
+    assert s.speed == 0.9 and not s.loudness_match and s.audio_cache_mb == 0
     assert s.idle_timeout == 5.0 and s.log_format == "%(message)s" and s.max_batch == 3
     assert s.web_uri == "tcp://0.0.0.0:8099" and s.web_token == "token-from-the-file"
     assert s.web_allow == ("172.30.32.2", "10.0.0.0/8")

@@ -33,8 +33,10 @@ _MAGIC = b"WTTSF321"
 _DIGEST = 32
 # A segment is at most ~200 characters, some 20 s of audio: this bounds one file's size.
 MAX_ENTRY_SAMPLES = 24000 * 60
-MEMORY_SHARE = 4  # memory holds at most a quarter of the disk budget (and 32 MB)
-MAX_MEMORY_BYTES = 32 << 20
+# Memory holds the most recent: at most a quarter of the disk budget and 8 MB (some 85 s of
+# audio at 24 kHz, float32): a Pi's memory is for the model; the rest comes from disk.
+MEMORY_SHARE = 4
+MAX_MEMORY_BYTES = 8 << 20
 
 
 def segment_key(render: str, voice: str, text: str) -> str:
