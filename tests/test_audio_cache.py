@@ -111,7 +111,7 @@ async def test_a_changed_voice_file_or_model_misses(tiny: dict[str, Path], tmp_p
 async def test_a_torn_cache_file_is_a_miss(tiny: dict[str, Path], tmp_path: Path) -> None:
     settings = tiny_server_settings(tiny, tmp_path / "data", audio_cache_mb=CACHE_MB)
     async with running(settings) as app:
-        first = await _pcm(app)
+        await _pcm(app)
     files = list((tmp_path / "data" / "audio-cache").glob("*.pcm"))
     sizes = {f.name: f.stat().st_size for f in files}
     for path in files:
