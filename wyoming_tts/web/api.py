@@ -37,7 +37,7 @@ from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextTooLong, whole_text_segments
 from wyoming_tts.voices import Voice
 from wyoming_tts.web.bodies import BodyError, json_body, read_bounded
-from wyoming_tts.web.encoders import wav_header
+from wyoming_tts.audio.encoders import wav_header
 from wyoming_tts.web.guard import HEADERS, TOKEN_COOKIE, refusal, token_ok
 from wyoming_tts.web.speech_api import OpenAIError, add_routes, error_response
 

@@ -25,7 +25,7 @@ from wyoming_tts.engine.models import VoiceError
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
 from wyoming_tts.engine.voicebook import VoiceBook
 from wyoming_tts.text import TextTooLong
-from wyoming_tts.web import encoders
+from wyoming_tts.audio import encoders
 from wyoming_tts.web.bodies import BodyError, json_body
 
 _LOGGER = logging.getLogger(__name__)
