@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from wyoming_tts.audio import RateError, check_rate
+from wyoming_tts.audio.encoders import wav_header
 from wyoming_tts.engine.front import Front, SpeechRequest
 from wyoming_tts.engine.models import VoiceError
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
@@ -37,7 +38,6 @@ from wyoming_tts.settings import Settings
 from wyoming_tts.text import TextTooLong, whole_text_segments
 from wyoming_tts.voices import Voice
 from wyoming_tts.web.bodies import BodyError, json_body, read_bounded
-from wyoming_tts.audio.encoders import wav_header
 from wyoming_tts.web.guard import HEADERS, TOKEN_COOKIE, refusal, token_ok
 from wyoming_tts.web.speech_api import OpenAIError, add_routes, error_response
 

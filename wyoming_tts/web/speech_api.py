@@ -19,13 +19,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from wyoming_tts import __version__
-from wyoming_tts.audio import RateError, check_rate
+from wyoming_tts.audio import RateError, check_rate, encoders
 from wyoming_tts.engine.front import Front, SpeechRequest
 from wyoming_tts.engine.models import VoiceError
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
 from wyoming_tts.engine.voicebook import VoiceBook
 from wyoming_tts.text import TextTooLong
-from wyoming_tts.audio import encoders
 from wyoming_tts.web.bodies import BodyError, json_body
 
 _LOGGER = logging.getLogger(__name__)
