@@ -234,3 +234,28 @@ def test_loudness_is_measured_as_pyloudnorm_measures_it(sample_rate: int) -> Non
         assert measure_lufs(signal, sample_rate) == pytest.approx(reference, abs=0.1)
     assert measure_lufs(np.zeros(t.size), sample_rate) == -np.inf
     assert measure_lufs(syllables[: sample_rate // 4], sample_rate) == -np.inf  # under 0.4 s
+
+
+async def test_a_calibration_that_cannot_run_now_is_tried_again_later(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from wyoming_tts.engine.loudness import LoudnessBook
+    from wyoming_tts.engine.synthesis import EngineBusy
+    from wyoming_tts.voices import Voice
+
+    book = LoudnessBook(tmp_path / "loudness.json")
+    voice = Voice("aunt", "en", "audio", str(tmp_path / "aunt.wav"), "aunt", stamp=(1, 2))
+
+    async def busy() -> np.ndarray:
+        raise EngineBusy("full")
+
+    async def quiet() -> np.ndarray:
+        t = np.arange(3 * RATE) / RATE
+        return (0.05 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+    with pytest.raises(EngineBusy):
+        await book.gain(voice, "model", RATE, busy)
+    assert book.known(voice, "model") is None  # nothing kept: measured next time
+    gain = await book.gain(voice, "model", RATE, quiet)
+    assert gain > 1 and book.calibrations == 1
+    assert LoudnessBook(tmp_path / "loudness.json").known(voice, "model") == gain  # on disk
+    book.forget(voice.source)
+    assert LoudnessBook(tmp_path / "loudness.json").known(voice, "model") is None

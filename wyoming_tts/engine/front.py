@@ -29,6 +29,7 @@ from wyoming_tts.engine.synthesis import (
     Prosody,
     Segment,
     Synthesis,
+    SynthesisError,
     VoiceChange,
     VoiceSwitch,
     WorkerClosed,
@@ -277,12 +278,16 @@ class Front:
         state = self.models.cached_state(voice, worker)
         if state is None:
             voice, state = await asyncio.to_thread(self.models.voice_state, voice, worker)
-        loudness = await self.models.loudness.gain(
-            voice,
-            getattr(worker.model, "id", worker.name),
-            worker.model.sample_rate,
-            partial(self._calibrate, worker, state),
-        )
+        try:
+            loudness = await self.models.loudness.gain(
+                voice,
+                getattr(worker.model, "id", worker.name),
+                worker.model.sample_rate,
+                partial(self._calibrate, worker, state),
+            )
+        except (EngineBusy, WorkerClosed, SynthesisError) as err:  # measured another time
+            _LOGGER.info("Voice %s not measured for loudness now (%s)", voice.name, err)
+            loudness = 1.0
         return voice, state, loudness * self.models.volume(voice)
 
     async def _calibrate(self, worker: Worker, state: object) -> np.ndarray:
