@@ -31,12 +31,7 @@ def test_bench_prints_the_table(tiny: dict[str, Path]) -> None:
 
 @pytest.mark.slow
 def test_bench_measures_rows_per_batch(tiny: dict[str, Path]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
-         "--batch-sizes", "1,2", "--seconds", "1"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _bench_scenario(tiny, "--batch-sizes", "1,2", "--seconds", "1")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| 1 |")]
     rows += [line for line in result.stdout.splitlines() if line.startswith("| 2 |")]
     assert len(rows) == 2, result.stdout
@@ -62,12 +57,7 @@ def test_random_weights_config_is_the_full_size_architecture(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_bench_measures_a_new_voice_while_others_speak(tiny: dict[str, Path]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
-         "--new-voice", "2"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _bench_scenario(tiny, "--new-voice", "2")
     assert "| 2 speak, a new voice asked for: listeners' worst silence" in result.stdout
     assert "| The third request's first audio, new voice / default voice" in result.stdout
 
@@ -82,24 +72,14 @@ def test_worst_silence_is_the_longest_gap_a_listener_hears() -> None:
 
 @pytest.mark.slow
 def test_bench_compares_the_speech_api_with_wyoming(tiny: dict[str, Path]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
-         "--http", "--runs", "3"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _bench_scenario(tiny, "--http", "--runs", "3")
     assert "| First byte over HTTP / first audio over Wyoming" in result.stdout
     assert "| Audio per wall second, HTTP / Wyoming" in result.stdout
 
 
 @pytest.mark.slow
 def test_bench_measures_speech_rates(tiny: dict[str, Path]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
-         "--rates", "--runs", "2"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _bench_scenario(tiny, "--rates", "--runs", "2")
     for rate in ("1", "0.8", "1.3"):
         assert f"| Rate {rate}: first audio |" in result.stdout
         assert f"| Rate {rate}: audio per wall second, heard / as the model made it |" in (
@@ -109,10 +89,15 @@ def test_bench_measures_speech_rates(tiny: dict[str, Path]) -> None:
 
 @pytest.mark.slow
 def test_bench_measures_the_audio_cache(tiny: dict[str, Path]) -> None:
+    result = _bench_scenario(tiny, "--cache", "--runs", "3")
+    assert "| First audio, a repeated text (from the cache, median of 3) |" in result.stdout
+
+
+def _bench_scenario(tiny: dict[str, Path], *flags: str) -> subprocess.CompletedProcess[str]:
+    """`wyoming-tts bench` on the tiny model with FLAGS, as a user runs it; it must succeed."""
     result = subprocess.run(
-        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]),
-         "--cache", "--runs", "3"],
+        [sys.executable, "-m", "wyoming_tts", "bench", "--model", str(tiny["config"]), *flags],
         capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "| First audio, a repeated text (from the cache, median of 3) |" in result.stdout
+    return result

@@ -13,7 +13,7 @@ import time
 from wyoming.tts import SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from tests.conftest import client, read_until
-from wyoming_tts.engine.front import IDLE_FLUSH_SECONDS
+from wyoming_tts.engine.speech import IDLE_FLUSH_SECONDS
 from wyoming_tts.text import SegmentSplitter
 
 PAUSE = 1.0  # the tool call: well past the idle

@@ -30,14 +30,19 @@ from wyoming_tts.text import (
     numbers,
     pipeline,
     prepare_text,
+    say_as,
     speech,
     split,
+    ssml,
+    ssml_values,
 )
 from wyoming_tts.text.lang import words_for
 
 GUARD_SECONDS = 1.0
 SIZE = 10_000
-_MODULES: tuple[ModuleType, ...] = (cleanup, dates, lang, numbers, pipeline, speech, split)
+_MODULES: tuple[ModuleType, ...] = (
+    cleanup, dates, lang, numbers, pipeline, speech, split, ssml, ssml_values, say_as
+)  # fmt: skip
 
 
 def _patterns(value: object, seen: set[int]) -> Iterator[re.Pattern[str] | regex.Pattern[str]]:

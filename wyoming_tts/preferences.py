@@ -69,27 +69,28 @@ class Preferences:
             self._save()
 
     def volume(self, name: str) -> float:
-        with self._lock:
-            return self._volumes.get(name, 1.0)
+        return self._get(self._volumes, name)
 
     def set_volume(self, name: str, volume: float) -> None:
-        with self._lock:
-            if volume == 1.0:
-                self._volumes.pop(name, None)
-            else:
-                self._volumes[name] = volume
-            self._save()
+        self._set(self._volumes, name, volume)
 
     def speed(self, name: str) -> float:
-        with self._lock:
-            return self._speeds.get(name, 1.0)
+        return self._get(self._speeds, name)
 
     def set_speed(self, name: str, speed: float) -> None:
+        self._set(self._speeds, name, speed)
+
+    def _get(self, table: dict[str, float], name: str) -> float:
         with self._lock:
-            if speed == 1.0:
-                self._speeds.pop(name, None)
+            return table.get(name, 1.0)
+
+    def _set(self, table: dict[str, float], name: str, value: float) -> None:
+        """Keep VALUE for NAME in TABLE (1.0, the default, is not written) and save."""
+        with self._lock:
+            if value == 1.0:
+                table.pop(name, None)
             else:
-                self._speeds[name] = speed
+                table[name] = value
             self._save()
 
     def forget(self, name: str) -> None:

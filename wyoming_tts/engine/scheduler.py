@@ -19,15 +19,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from wyoming_tts import memory
 from wyoming_tts.audio.output import Output
-from wyoming_tts.engine.audio_cache import AudioCache, segment_key
+from wyoming_tts.engine.audio_cache import AudioCache
 from wyoming_tts.engine.model import Batch, Model, OneAtATime
 from wyoming_tts.engine.policy import Arrival, Candidate, choose, gather_until
+from wyoming_tts.engine.replay import CachedSegments
 from wyoming_tts.engine.synthesis import (
     _END,
     MAX_BUFFERED_SECONDS,
@@ -82,10 +82,8 @@ class Worker:
         self._stats_lock = threading.Lock()
         # The audio cache: segments spoken before are replayed on a thread of their own, and
         # what the model speaks is kept (its frames gathered per row, written on that thread).
-        self.cache = cache if cache is not None and cache.enabled else None
-        self.render = str(getattr(model, "render_key", getattr(model, "id", name)))
-        self._recording: dict[int, tuple[str, str, list[np.ndarray]]] = {}
-        self._cache_thread = ThreadPoolExecutor(1, thread_name_prefix=f"cache-{name}")
+        render = str(getattr(model, "render_key", getattr(model, "id", name)))
+        self._cached = CachedSegments(name, cache, render, model.frame_samples, self._send)
         self._batch = self._open_batch()
         self.max_batch = max(1, min(max_batch, getattr(self._batch, "capacity", max_batch)))
         self._active: deque[Synthesis] = deque()
@@ -106,9 +104,7 @@ class Worker:
         """A row's frame, from the model's thread: straight to its client."""
         synthesis = self._rows.get(key)
         if synthesis is not None and not synthesis.stop.is_set():
-            recording = self._recording.get(key)
-            if recording is not None:
-                recording[2].append(np.array(frame, dtype=np.float32).reshape(-1))
+            self._cached.frame(key, frame)
             self._send(synthesis, frame)
 
     @property
@@ -161,7 +157,7 @@ class Worker:
             self._cond.notify_all()
         self._thread.join(5.0)
         self._batch.close()
-        self._cache_thread.shutdown(wait=False)
+        self._cached.close()
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -176,7 +172,7 @@ class Worker:
             synthesis.emit(_END)
         self._thread.join(timeout)
         self._batch.close()
-        self._cache_thread.shutdown(wait=False)
+        self._cached.close()
 
     def _notify(self) -> None:
         with self._cond:
@@ -205,7 +201,7 @@ class Worker:
                 if synthesis.stop.is_set():  # its client left: free the row between two frames
                     self._batch.remove(key)
                     del self._rows[key]
-                    self._recording.pop(key, None)
+                    self._cached.drop(key)
                     self._finish(synthesis)
             if self._rows or self._batch.pending():
                 self._step()
@@ -244,16 +240,13 @@ class Worker:
                         continue
                     return
                 synthesis.stats.segments += 1
-                cache_key = self._cache_key(synthesis, segment)
-                if cache_key is not None and self.cache is not None and self.cache.has(cache_key):
-                    synthesis.waiting = self._cache_thread  # ready again once replayed
-                    self._cache_thread.submit(self._replay, synthesis, cache_key, segment)
+                cache_key = self._cached.key(synthesis, segment)
+                if self._cached.replay(synthesis, cache_key, segment):
                     return
                 key = next(self._keys)
                 first = synthesis.stats.samples == 0
                 self._batch.add(key, synthesis.voice_state, segment, synthesis.stop, first)
-                if cache_key is not None:
-                    self._recording[key] = (cache_key, synthesis.voice_key, [])
+                self._cached.record(key, cache_key, synthesis)
             except Exception as err:  # this request's voice or text: the others go on
                 self._fail(synthesis, err)
                 return
@@ -262,45 +255,14 @@ class Worker:
             self._rows[key] = synthesis
             return
 
-    def _cache_key(self, synthesis: Synthesis, text: str) -> str | None:
-        if self.cache is None or not synthesis.voice_key:
-            return None
-        return segment_key(self.render, synthesis.voice_key, text)
+    @property
+    def cache(self) -> AudioCache | None:
+        """The audio cache this worker replays from and keeps to (None: off)."""
+        return self._cached.cache
 
-    def _replay(self, synthesis: Synthesis, cache_key: str, segment: str) -> None:
-        """A segment from the cache (its own thread): its frames through the request's
-        output, as the model would send them; a torn entry goes back to the model."""
-        try:
-            samples = self.cache.get(cache_key) if self.cache is not None else None
-            if samples is None:
-                synthesis.stats.segments -= 1
-                synthesis.push_back(segment)
-                return
-            synthesis.stats.cached += 1
-            step = self.model.frame_samples
-            for start in range(0, samples.size, step):
-                while synthesis.full() and not synthesis.stop.is_set():
-                    time.sleep(0.01)  # the client reads slowly: as bounded as the model's rows
-                if synthesis.stop.is_set():
-                    break
-                self._send(synthesis, samples[start : start + step])
-            synthesis.spoken = True
-        except Exception:  # never leave the request waiting
-            _LOGGER.exception("Replaying cached audio failed")
-        finally:
-            synthesis.resume()
-
-    def _keep(self, key: int, synthesis: Synthesis) -> None:
-        """A row's segment is spoken: keep its audio for next time (written on the cache's
-        thread, not this one)."""
-        recording = self._recording.pop(key, None)
-        if recording is None or synthesis.stop.is_set() or self.cache is None:
-            return
-        cache_key, voice_key, frames = recording
-        if frames:
-            samples = np.concatenate(frames)
-            if self.cache.remember(cache_key, samples):  # the next request may hit it now
-                self._cache_thread.submit(self.cache.store, cache_key, voice_key, samples)
+    @cache.setter
+    def cache(self, cache: AudioCache | None) -> None:
+        self._cached.cache = cache
 
     def _apply(self, synthesis: Synthesis, segment: object) -> None:
         """A pause, or a change of rate, volume or voice for what follows (all audio before
@@ -333,7 +295,7 @@ class Worker:
         except Exception as err:  # the model failed for the whole batch: tell each, go on
             _LOGGER.exception("The %s model failed", self.name)
             rows, self._rows = self._rows, {}
-            self._recording.clear()
+            self._cached.drop()
             self._batch.close()
             self._batch = self._open_batch()
             for synthesis in rows.values():
@@ -351,9 +313,9 @@ class Worker:
             synthesis.row = None
             if error is None:  # its segment is spoken: the row goes back, the request queues
                 synthesis.spoken = True
-                self._keep(key, synthesis)
+                self._cached.keep(key, synthesis)
             else:
-                self._recording.pop(key, None)
+                self._cached.drop(key)
                 self._batch.remove(key)
                 self._fail(synthesis, error)
 

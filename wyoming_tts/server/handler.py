@@ -29,8 +29,9 @@ from wyoming.tts import (
     SynthesizeStopped,
 )
 
-from wyoming_tts.engine.front import Front, Speech, SpeechRequest
+from wyoming_tts.engine.front import Front
 from wyoming_tts.engine.models import AudioFormat, VoiceError
+from wyoming_tts.engine.speech import Speech, SpeechRequest
 from wyoming_tts.engine.synthesis import EngineBusy, Synthesis, SynthesisError
 from wyoming_tts.server.framing import BadEvent, read_event
 from wyoming_tts.settings import Settings

@@ -18,7 +18,7 @@ _LOGGER = logging.getLogger(__name__)
 
 PAUSE_SECONDS = 0.5
 MAX_PAUSE_SECONDS = 10.0
-_STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75,
+BREAK_STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75,
               "x-strong": 1.0}  # fmt: skip
 # Possessive quantifiers: after "[pause" nothing is ever given back, so no input backtracks.
 _PAUSE = re.compile(
@@ -85,7 +85,7 @@ def _pause_seconds(match: re.Match[str]) -> float:
             value = float(time_[1]) / (1000 if (time_[2] or "ms").lower() == "ms" else 1)
         else:
             strength = _STRENGTH_ATTR.search(attrs)
-            value = _STRENGTHS.get(strength[1].lower(), PAUSE_SECONDS) if strength else 0.5
+            value = BREAK_STRENGTHS.get(strength[1].lower(), PAUSE_SECONDS) if strength else 0.5
     elif match["n"] is not None:
         value = float(match["n"]) / (1000 if (match["unit"] or "s").lower() == "ms" else 1)
     else:

@@ -25,7 +25,8 @@ from defusedxml.ElementTree import XMLParser
 from wyoming_tts.engine.synthesis import Prosody, Segment, Silence, VoiceChange
 from wyoming_tts.languages import CODES
 from wyoming_tts.text.say_as import say_as
-from wyoming_tts.text.speech import MAX_PAUSE_SECONDS, PAUSE_SECONDS
+from wyoming_tts.text.speech import PAUSE_SECONDS
+from wyoming_tts.text.ssml_values import break_seconds, rate_factor, volume_gain
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,15 +34,6 @@ MAX_TAG_CHARS = 1000  # one tag with its attributes
 MAX_DEPTH = 32
 MAX_SAY_AS_CHARS = 200  # the text of one say-as or sub
 _ROOT = "wyoming-ssml"
-_STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75,
-              "x-strong": 1.0}  # fmt: skip
-_RATES = {"x-slow": 0.6, "slow": 0.8, "medium": 1.0, "default": 1.0, "fast": 1.25,
-          "x-fast": 1.6}  # fmt: skip
-_VOLUMES_DB = {"silent": -96.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "default": 0.0,
-               "loud": 6.0, "x-loud": 10.0}  # fmt: skip
-_DURATION = re.compile(r"\s*+(\d{1,6}+(?:\.\d{1,6}+)?+)\s*+(ms|s)?\s*+", re.IGNORECASE)
-_PERCENT = re.compile(r"\s*+([+-]?+)(\d{1,4}+(?:\.\d{1,4}+)?+)\s*+(%?+)\s*+")
-_DECIBELS = re.compile(r"\s*+([+-]?+\d{1,3}+(?:\.\d{1,3}+)?+)\s*+dB\s*+", re.IGNORECASE)
 _ENTITY_CHARS = 34
 _ENTITY = re.compile(r"&#?+\w{1,32}+;")
 _KNOWN = frozenset({"speak", "p", "s", "break", "prosody", "say-as", "sub", "lang", "voice"})
@@ -208,7 +200,7 @@ class SsmlText:
             return
         if name == "break":
             self._cut()
-            seconds = _break_seconds(attrs)
+            seconds = break_seconds(attrs)
             if seconds > 0:
                 self._out.append(Silence(seconds))
         elif name in ("say-as", "sub"):
@@ -217,8 +209,8 @@ class SsmlText:
         elif name == "prosody":
             changed = replace(
                 context,
-                rate=context.rate * _rate(attrs.get("rate")),
-                volume=min(4.0, context.volume * _volume(attrs.get("volume"))),
+                rate=context.rate * rate_factor(attrs.get("rate")),
+                volume=min(4.0, context.volume * volume_gain(attrs.get("volume"))),
             )
             if (changed.rate, changed.volume) != (context.rate, context.volume):
                 self._cut()
@@ -343,49 +335,3 @@ def _local(name: str) -> str:
 
 def _xml_unescape(text: str) -> str:
     return text.replace("&apos;", "'").replace("&quot;", '"')
-
-
-def _break_seconds(attrs: dict[str, str]) -> float:
-    if "time" in attrs:
-        match = _DURATION.fullmatch(attrs["time"][:40])
-        if match is None:
-            return PAUSE_SECONDS
-        value = float(match[1]) / (1 if (match[2] or "ms").lower() == "s" else 1000)
-    else:
-        value = _STRENGTHS.get(attrs.get("strength", "medium").strip().lower(), PAUSE_SECONDS)
-    return min(max(value, 0.0), MAX_PAUSE_SECONDS)
-
-
-def _rate(value: str | None) -> float:
-    """An SSML rate ("slow", "80%", "+20%", "1.2") as a factor; 1.0 when not understood."""
-    if not value:
-        return 1.0
-    value = value.strip().lower()[:20]
-    if value in _RATES:
-        return _RATES[value]
-    match = _PERCENT.fullmatch(value)
-    if match is None:
-        return 1.0
-    number = float(match[2])
-    if match[3]:  # a percentage: of the normal rate, or a change of it when signed
-        number = 1 + (-1 if match[1] == "-" else 1) * number / 100 if match[1] else number / 100
-    elif match[1] == "-":
-        return 1.0
-    return number if number > 0 else 1.0
-
-
-def _volume(value: str | None) -> float:
-    """An SSML volume ("loud", "+6dB", "50") as a gain; 1.0 when not understood."""
-    if not value:
-        return 1.0
-    value = value.strip().lower()[:20]
-    if value in _VOLUMES_DB:
-        db = _VOLUMES_DB[value]
-        return 0.0 if db <= -96 else float(10 ** (db / 20))
-    match = _DECIBELS.fullmatch(value)
-    if match is not None:
-        return float(10 ** (max(-40.0, min(12.0, float(match[1]))) / 20))
-    match = _PERCENT.fullmatch(value)
-    if match is not None and not match[1]:  # SSML 1.0's 0-100 scale, 100 the loudest
-        return min(float(match[2]), 100.0) / 100
-    return 1.0

@@ -28,8 +28,9 @@ from starlette.datastructures import UploadFile
 
 from wyoming_tts.audio import RateError, check_rate
 from wyoming_tts.audio.encoders import wav_header
-from wyoming_tts.engine.front import Front, SpeechRequest
+from wyoming_tts.engine.front import Front
 from wyoming_tts.engine.models import VoiceError
+from wyoming_tts.engine.speech import SpeechRequest
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
 from wyoming_tts.engine.voicebook import VoiceBook, VoiceRejected
 from wyoming_tts.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE

@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from wyoming_tts import __version__
 from wyoming_tts.audio import RateError, check_rate, encoders
-from wyoming_tts.engine.front import Front, SpeechRequest
+from wyoming_tts.engine.front import Front
 from wyoming_tts.engine.models import VoiceError
+from wyoming_tts.engine.speech import SpeechRequest
 from wyoming_tts.engine.synthesis import EngineBusy, SynthesisError
 from wyoming_tts.engine.voicebook import VoiceBook
 from wyoming_tts.text import TextTooLong
