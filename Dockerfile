@@ -5,10 +5,15 @@
 #   docker run -v wyoming-tts:/data IMAGE download --model english
 # The same Debian release and Python as the app (trixie, 3.13); dependencies pinned by
 # addon/constraints.txt (script/update-constraints); runs as a user of its own, not root.
-FROM python:3.13-slim-trixie
+# Build arguments any builder may set (script/check-images builds it with its own base and torch):
+#   BUILD_FROM       the base: Debian with Python 3 (default the official Python image)
+#   TORCH_INDEX_URL  where torch's CPU build comes from (default PyTorch's CPU index)
+ARG BUILD_FROM=python:3.13-slim-trixie
+FROM ${BUILD_FROM}
 
 ARG WYOMING_TTS_VERSION=0.4.0
 ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
@@ -17,8 +22,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps \
-        --index-url https://download.pytorch.org/whl/cpu \
-        "torch==${TORCH_VERSION}"
+        --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 
 COPY addon/constraints.txt /tmp/constraints.txt
 COPY pyproject.toml README.md /src/

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import FakeModel, fake_models, free_port, running, with_settings
+from tests.conftest import free_port
 from wyoming_tts.commands.app import CHECKS, AppOptionsError, server_arguments
-from wyoming_tts.settings import Settings, build_parser, parse_settings
+from wyoming_tts.settings import build_parser, parse_settings
 
 ROOT = Path(__file__).parent.parent
 ADDON = ROOT / "addon"
-S6 = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d"
-RUN_SCRIPT = S6 / "wyoming-tts" / "run"
-DISCOVERY_SCRIPT = S6 / "discovery" / "run"
 
 # The keys the Supervisor's app schema accepts (supervisor/addons/validate.py).
 SUPERVISOR_KEYS = {
@@ -62,7 +65,7 @@ def test_config_uses_only_keys_the_supervisor_accepts() -> None:
     assert not set(config) & DEPRECATED_KEYS
     assert not (ADDON / "build.yaml").exists()
     assert config["arch"] == ["aarch64", "amd64"]
-    assert config["init"] is False
+    assert config["init"] is True  # the Supervisor's init is PID 1; `wyoming-tts app` its child
     assert config["discovery"] == ["wyoming"]
     assert config["ports"] == {"10200/tcp": None}  # no host port unless the user sets one
     assert "10200/tcp" in config["ports_description"]
@@ -111,14 +114,6 @@ def test_model_choices_are_real_pocket_tts_models() -> None:
     assert choices is not None
     assert set(choices[1].split("|")) - {"auto"} <= set(builtin_model_names())
     assert _config()["options"]["model"] in choices[1].split("|")
-
-
-def test_the_run_script_hands_the_options_to_python() -> None:
-    text = RUN_SCRIPT.read_text(encoding="utf-8")
-    assert "exec wyoming-tts app --options /data/options.json" in text
-    assert (S6 / "wyoming-tts" / "finish").is_file()
-    assert (S6 / "wyoming-tts" / "dependencies.d" / "base").is_file()
-    assert "halt" in (S6 / "wyoming-tts" / "finish").read_text()
 
 
 def test_app_options_map_to_flags(tmp_path: Path) -> None:
@@ -198,37 +193,9 @@ def test_the_app_command_refuses_bad_options_at_start(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-async def test_discovery_script_waits_for_describe_then_registers(
-    fake_settings: Settings, tmp_path: Path
-) -> None:
-    port = free_port()
-    settings = with_settings(fake_settings, uri=f"tcp://127.0.0.1:{port}")
-    log = tmp_path / "discovery.log"
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "WYOMING_TTS_PORT": str(port),
-        "DISCOVERY_LOG": str(log),
-    }
-    script = f"source {ROOT / 'tests' / 'bashio_stub.sh'}; source {DISCOVERY_SCRIPT}"
-    import asyncio
-
-    process = await asyncio.create_subprocess_exec("bash", "-c", script, env=env)
-    await asyncio.sleep(1.0)
-    assert process.returncode is None, "discovery ran before the server answered"
-    assert not log.exists()
-    async with running(settings, fake_models(settings, FakeModel())):
-        assert await asyncio.wait_for(process.wait(), 30) == 0
-    kind, payload = log.read_text().strip().split(" ", 1)
-    assert kind == "wyoming"
-    assert re.fullmatch(rf"tcp://[^:]+:{port}", json.loads(payload)["uri"])
-
-
 def _shell_scripts() -> list[Path]:
     scripts = [*sorted((ROOT / "script").iterdir()), ROOT / ".ci" / "run"]
-    scripts += sorted(S6.glob("*/run")) + sorted(S6.glob("*/finish"))
     scripts.append(ROOT / "docker" / "entrypoint.sh")
-    scripts.append(ROOT / "tests" / "bashio_stub.sh")
     return scripts
 
 
@@ -259,10 +226,15 @@ def test_versions_agree() -> None:
 @pytest.mark.parametrize("dockerfile", [ROOT / "Dockerfile", ADDON / "Dockerfile"])
 def test_dockerfiles_pin_what_they_install_and_check_health(dockerfile: Path) -> None:
     text = dockerfile.read_text()
-    base = re.search(r"^FROM (\S+)", text, re.M)
+    assert re.search(r"^FROM \$\{BUILD_FROM\}$", text, re.M)  # a builder may name its own
+    base = re.search(r"^ARG BUILD_FROM=(\S+)", text, re.M)
     assert base and re.search(r":\S*\d+\.\d+", base[1]) and "latest" not in base[1]
     assert "torch==${TORCH_VERSION}" in text and "ARG TORCH_VERSION=2.13.0" in text
-    assert "download.pytorch.org/whl/cpu" in text  # never the multi-GB CUDA build
+    # never the multi-GB CUDA build: PyTorch's CPU index unless the builder names another
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in text
+    assert (
+        '--no-deps \\\n        --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"' in text
+    )
     assert "torchao" not in text
     assert "--constraint /tmp/constraints.txt" in text
     assert "https://github.com" not in text  # never a source archive
@@ -271,10 +243,15 @@ def test_dockerfiles_pin_what_they_install_and_check_health(dockerfile: Path) ->
     assert "/data" in text
 
 
-def test_addon_dockerfile_uses_the_home_assistant_debian_base() -> None:
+def test_the_app_image_is_one_process_on_the_standalone_images_base() -> None:
     text = (ADDON / "Dockerfile").read_text()
-    assert re.search(r"^FROM ghcr\.io/home-assistant/base-debian:\S+", text, re.M)
-    assert "libgomp1" in text and "BUILD_FROM" not in text
+    standalone = (ROOT / "Dockerfile").read_text()
+    base = re.compile(r"^ARG BUILD_FROM=(\S+)$", re.M)
+    assert base.search(text)[1] == base.search(standalone)[1]  # type: ignore[index]
+    assert "libgomp1" in text and "s6-overlay" not in text and "bashio::" not in text
+    assert re.search(r'^CMD \["wyoming-tts", "app"\]$', text, re.M)
+    assert not (ADDON / "rootfs").exists()
+    assert not re.search(r"^(USER|ENTRYPOINT)", text, re.M)  # root, as the Supervisor's /data
 
 
 def test_the_constraints_pin_every_dependency_but_torch() -> None:
@@ -293,7 +270,7 @@ def test_standalone_image_runs_as_a_user_and_whitelists_its_context() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r'^ENTRYPOINT \["docker-entrypoint.sh"\]', text, re.M)
     assert re.search(r"^USER wyoming$", text, re.M)
-    assert re.search(r"^FROM python:3\.13-\S*trixie", text, re.M)  # as the app: trixie, 3.13
+    assert re.search(r"^ARG BUILD_FROM=python:3\.13-\S*trixie", text, re.M)  # trixie, 3.13
     assert "WYOMING_TTS_URI=tcp://0.0.0.0:10200" in text  # a default, not a flag
     assert re.search(r"CMD wyoming-tts health \|\|", text)  # the port comes from the variable
     assert "VOLUME /data" in text
@@ -385,3 +362,95 @@ def test_example_environment_lists_every_variable() -> None:
     text = (ROOT / "config" / "wyoming-tts.env").read_text()
     for flag, variable in build_parser().twins().items():
         assert f"{variable}=" in text, flag
+
+
+class _StandInSupervisor(http.server.BaseHTTPRequestHandler):
+    """The Supervisor's discovery API as the app sees it: records each POST, answers as it does."""
+
+    received: list[dict] = []
+    status = 200
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), "body": json.loads(body)}
+        )
+        ok = self.status == 200
+        answer = json.dumps(
+            {"result": "ok", "data": {"uuid": "abc"}}
+            if ok
+            else {"result": "error", "message": "no"}
+        ).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _supervisor(status: int = 200) -> Iterator[tuple[str, list[dict]]]:
+    handler = type("Handler", (_StandInSupervisor,), {"received": [], "status": status})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.received
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_the_app_serves_and_sends_the_supervisor_its_discovery(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    """`wyoming-tts app` outside a container, with the Supervisor's places and a stand-in."""
+    data, config, share = tmp_path / "data", tmp_path / "config", tmp_path / "share"
+    for folder in (data, config / "voices", share):
+        folder.mkdir(parents=True)
+    shutil.copy(tiny["voices"] / "hummer.wav", config / "voices" / "hummer.wav")
+    options = {**_config()["options"], "model": str(tiny["config"]), "voice": "hummer"}
+    (data / "options.json").write_text(json.dumps(options))
+    port, ingress = free_port(), free_port()
+    with _supervisor() as (url, received):
+        command = [sys.executable, "-m", "wyoming_tts", "app", "--data-dir", str(data),
+                   "--config-dir", str(config), "--share-dir", str(share), "--port", str(port),
+                   "--ingress-port", str(ingress), "--supervisor", url]  # fmt: skip
+        env = {**os.environ, "SUPERVISOR_TOKEN": "token-of-the-app"}
+        process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not received and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert received, "no discovery reached the Supervisor"
+            with socket.create_connection(("127.0.0.1", port), 5):
+                pass  # the port was open when the discovery left
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert received == [{
+        "path": "/discovery",
+        "auth": "Bearer token-of-the-app",
+        "body": {"service": "wyoming", "config": {"uri": f"tcp://{socket.gethostname()}:{port}"}},
+    }]  # fmt: skip
+    assert (data / "voice-states").is_dir()  # the app's state under its /data
+    assert "Sent discovery information to Home Assistant" in stderr
+
+
+async def test_a_supervisor_that_refuses_is_retried_then_logged_never_fatal(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from wyoming_tts.server import supervisor
+
+    monkeypatch.delenv("SUPERVISOR_TOKEN", raising=False)
+    assert await supervisor.announce(10200, "http://127.0.0.1:9") is False
+    assert "No SUPERVISOR_TOKEN" in caplog.text
+    monkeypatch.setenv("SUPERVISOR_TOKEN", "t")
+    with _supervisor(status=401) as (url, received):
+        assert await supervisor.announce(10200, url, retry_seconds=0) is False
+    assert len(received) == supervisor.ATTEMPTS
+    assert "Discovery message to Home Assistant failed: the Supervisor answered 401" in caplog.text

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -25,9 +25,13 @@ _LOGGER = logging.getLogger("wyoming_tts")
 
 SHUTDOWN_SECONDS = 4.0
 
+# Work to start once the server is ready (the app's Supervisor discovery); it runs beside
+# serving and is cancelled at shutdown.
+OnReady = Callable[[], Coroutine[Any, Any, object]]
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `wyoming-tts` command."""
+
+def run(argv: Sequence[str] | None = None, on_ready: OnReady | None = None) -> None:
+    """Entry point of the `wyoming-tts` command; ON_READY runs once the port is open."""
     from wyoming_tts.memory import limit_arenas
 
     limit_arenas()  # before torch and Pocket TTS start their threads
@@ -44,7 +48,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     # The hub client reads HF_HOME when it is imported: set it before pocket_tts comes in.
     os.environ.setdefault("HF_HOME", str(settings.data_dir / "huggingface"))
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, on_ready))
     except StartupError as err:
         _LOGGER.error("%s", err)
         sys.exit(1)
@@ -116,7 +120,7 @@ def _first_per_language(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
     return list(seen.values())
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
     """Load, warm up, then serve until SIGTERM or SIGINT."""
     app = App(settings)
     loop = asyncio.get_running_loop()
@@ -126,6 +130,7 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(signum, stop.set)
     waiter = asyncio.create_task(stop.wait())
     starting = asyncio.create_task(app.start())
+    ready_work: asyncio.Task[object] | None = None
     try:
         await asyncio.wait({waiter, starting}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():
@@ -135,10 +140,14 @@ async def serve(settings: Settings) -> None:
             starting.cancel()
         else:
             starting.result()  # raises StartupError
+            if on_ready is not None:
+                ready_work = asyncio.create_task(on_ready())
             await waiter
             _LOGGER.info("Shutting down")
     finally:
         waiter.cancel()
+        if ready_work is not None:
+            ready_work.cancel()
         if not starting.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await starting

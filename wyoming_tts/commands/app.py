@@ -1,9 +1,13 @@
-"""`wyoming-tts app`: start the server with the Home Assistant app's options.
+"""`wyoming-tts app`: the Home Assistant app's whole start, in one process.
 
 The Supervisor writes the options a user set in the app's Configuration tab to
 /data/options.json. This command checks every one of them (an unknown or invalid option is one
-clear sentence at start, not a crash later), turns them into the server's flags, and serves.
-The mapping is here, in Python with tests, rather than in the s6 shell script.
+clear sentence at start, not a crash later), turns them into the server's flags, serves, and
+once the port answers sends the Supervisor the discovery that makes Home Assistant offer the
+Wyoming integration. It is the image's command: no s6 or bashio, one process under the
+Supervisor's init (config.yaml's `init: true`), so a crash stops the app and its watchdog can
+restart it. The options below that name places are for running it outside a container (the
+tests, script/check-images); inside, the defaults are the Supervisor's.
 """
 
 from __future__ import annotations
@@ -13,21 +17,37 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from wyoming_tts.settings import DEFAULT_MODEL
 
-OPTIONS_FILE = Path("/data/options.json")
-DATA_DIR = Path("/data")
-# The app's own configuration folder (addon_config map): custom voices, written by the page.
-VOICES_DIR = Path("/config/voices")
-# Home Assistant's share folder (read-only map): voices dropped in over Samba.
-SHARE_VOICES_DIR = Path("/share/wyoming-tts/voices")
-PORT = 10200
-# The voice page behind Home Assistant's ingress: its port (config.yaml's ingress_port) and the
-# one address it accepts, the Supervisor's ingress proxy.
-INGRESS_PORT = 8099
-INGRESS_PROXY = "172.30.32.2"
+INGRESS_PROXY = "172.30.32.2"  # the one address the voice page accepts: the ingress proxy
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where the Supervisor puts things for the app (config.yaml: map, ingress_port, ports)."""
+
+    data: Path = Path("/data")  # options.json, models, voice states; private to the app
+    config: Path = Path("/config")  # addon_config map: custom voices, written by the page
+    share: Path = Path("/share")  # Home Assistant's share folder (read-only): Samba drop-ins
+    port: int = 10200
+    ingress_port: int = 8099
+    supervisor: str = "http://supervisor"
+
+    @property
+    def options(self) -> Path:
+        return self.data / "options.json"
+
+    @property
+    def voices(self) -> Path:
+        return self.config / "voices"
+
+    @property
+    def share_voices(self) -> Path:
+        return self.share / "wyoming-tts" / "voices"
 
 
 class AppOptionsError(ValueError):
@@ -94,7 +114,10 @@ CHECKS: dict[str, Callable[[str, object], object]] = {
 
 
 def server_arguments(
-    options: Mapping[str, object], *, voices_dirs: tuple[Path, ...] = ()
+    options: Mapping[str, object],
+    *,
+    voices_dirs: tuple[Path, ...] = (),
+    places: Places = Places(),
 ) -> tuple[list[str], dict[str, str]]:
     """The server's flags and extra environment for the app's OPTIONS."""
     unknown = sorted(set(options) - set(CHECKS))
@@ -106,13 +129,13 @@ def server_arguments(
     values = {name: CHECKS[name](name, value) for name, value in options.items()}
     flags = [
         "--uri",
-        f"tcp://0.0.0.0:{PORT}",
+        f"tcp://0.0.0.0:{places.port}",
         "--data-dir",
-        str(DATA_DIR),
+        str(places.data),
         "--model",
         str(values.get("model") or DEFAULT_MODEL),
         "--web-uri",
-        f"tcp://0.0.0.0:{INGRESS_PORT}",
+        f"tcp://0.0.0.0:{places.ingress_port}",
         "--web-allow",
         INGRESS_PROXY,
     ]
@@ -136,22 +159,41 @@ def server_arguments(
 
 
 def main(argv: list[str]) -> int:
+    defaults = Places()
     parser = argparse.ArgumentParser(prog="wyoming-tts app", description=__doc__)
-    parser.add_argument("--options", type=Path, default=OPTIONS_FILE, help="the options file")
+    parser.add_argument(
+        "--options", type=Path, help="the options file (default: DATA/options.json)"
+    )
+    parser.add_argument("--data-dir", type=Path, default=defaults.data)
+    parser.add_argument("--config-dir", type=Path, default=defaults.config)
+    parser.add_argument("--share-dir", type=Path, default=defaults.share)
+    parser.add_argument("--port", type=int, default=defaults.port)
+    parser.add_argument("--ingress-port", type=int, default=defaults.ingress_port)
+    parser.add_argument("--supervisor", default=defaults.supervisor, help="the Supervisor's API")
     args = parser.parse_args(argv)
+    places = Places(
+        args.data_dir,
+        args.config_dir,
+        args.share_dir,
+        args.port,
+        args.ingress_port,
+        args.supervisor,
+    )
+    options_file = args.options or places.options
     try:
-        options = json.loads(args.options.read_text(encoding="utf-8"))
+        options = json.loads(options_file.read_text(encoding="utf-8"))
         if not isinstance(options, dict):
-            raise AppOptionsError(f"{args.options} must hold a JSON object of options.")
-        server_arguments(options)  # every option checked before anything is written
-        VOICES_DIR.mkdir(parents=True, exist_ok=True)
-        folders = tuple(d for d in (VOICES_DIR, SHARE_VOICES_DIR) if d.is_dir())
-        flags, environment = server_arguments(options, voices_dirs=folders)
+            raise AppOptionsError(f"{options_file} must hold a JSON object of options.")
+        server_arguments(options, places=places)  # every option checked before anything is written
+        places.voices.mkdir(parents=True, exist_ok=True)
+        folders = tuple(d for d in (places.voices, places.share_voices) if d.is_dir())
+        flags, environment = server_arguments(options, voices_dirs=folders, places=places)
     except (OSError, ValueError) as err:
         print(f"wyoming-tts app: error: {err}", file=sys.stderr)
         return 2
     os.environ.update(environment)
     from wyoming_tts.__main__ import run
+    from wyoming_tts.server.supervisor import announce
 
-    run(flags)
+    run(flags, on_ready=partial(announce, places.port, places.supervisor))
     return 0
