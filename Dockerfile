@@ -19,16 +19,22 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 libsndfile1 \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --no-deps \
+    && /opt/venv/bin/pip install --no-cache-dir --no-compile --no-deps \
         --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 
 COPY addon/constraints.txt /tmp/constraints.txt
 COPY pyproject.toml README.md /src/
 COPY wyoming_tts /src/wyoming_tts
-RUN /opt/venv/bin/pip install --no-cache-dir --constraint /tmp/constraints.txt \
+# sympy, mpmath and networkx are torch's for torch.compile, which the server never runs; the
+# bytecode is written for what the server imports (wyoming_tts/bytecode.py), which the build
+# therefore proves importable.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-compile --constraint /tmp/constraints.txt \
         "torch==${TORCH_VERSION}" /src \
+    && /opt/venv/bin/pip uninstall --yes --quiet sympy mpmath networkx \
+    && /opt/venv/bin/python -m wyoming_tts.bytecode \
     && /opt/venv/bin/wyoming-tts --version | grep -qx "${WYOMING_TTS_VERSION}" \
     && rm -rf /src /tmp/constraints.txt \
     && useradd --system --uid 10200 --home-dir /data --shell /usr/sbin/nologin wyoming \

@@ -454,3 +454,24 @@ async def test_a_supervisor_that_refuses_is_retried_then_logged_never_fatal(
         assert await supervisor.announce(10200, url, retry_seconds=0) is False
     assert len(received) == supervisor.ATTEMPTS
     assert "Discovery message to Home Assistant failed: the Supervisor answered 401" in caplog.text
+
+
+@pytest.mark.parametrize("dockerfile", [ROOT / "Dockerfile", ADDON / "Dockerfile"])
+def test_images_compile_only_what_the_server_imports(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    installs = re.findall(r"pip install [^\n]*", text)
+    assert installs and all("--no-compile" in line for line in installs)
+    assert "pip uninstall --yes --quiet sympy mpmath networkx" in text
+    assert text.index("pip uninstall") < text.index("python -m wyoming_tts.bytecode")
+    assert "apt-get clean" in text
+
+
+def test_the_bytecode_step_imports_every_module_it_names() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from wyoming_tts import bytecode; "
+         "[__import__(m) for m in bytecode.MODULES]; "
+         "print(sorted({'sympy', 'networkx', 'mpmath'} & set(sys.modules)))"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"  # what the images remove is never imported
