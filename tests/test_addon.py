@@ -67,7 +67,8 @@ def test_config_uses_only_keys_the_supervisor_accepts() -> None:
     assert config["arch"] == ["aarch64", "amd64"]
     assert config["init"] is True  # the Supervisor's init is PID 1; `wyoming-tts app` its child
     assert config["discovery"] == ["wyoming"]
-    assert config["ports"] == {"10200/tcp": None}  # no host port unless the user sets one
+    # no host port unless the user sets one: Wyoming, and the web port for the speech API
+    assert config["ports"] == {"10200/tcp": None, "8099/tcp": None}
     assert "10200/tcp" in config["ports_description"]
     assert {"type": "addon_config", "read_only": False} in config["map"]
     assert {"type": "share", "read_only": True} in config["map"]
@@ -85,7 +86,7 @@ def test_every_option_has_a_schema_a_translation_a_doc_and_a_flag() -> None:
     docs = (ADDON / "DOCS.md").read_text(encoding="utf-8")
     expected = {"voice", "model", "quantize", "threads", "max_batch", "sentence_silence",
                 "volume", "speed", "loudness_match", "max_text_chars", "hf_token",
-                "debug_logging"}  # fmt: skip
+                "api_token", "debug_logging"}  # fmt: skip
     assert set(schema) == expected
     assert set(config["options"]) <= set(schema)
     for name, kind in schema.items():
@@ -122,7 +123,7 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
         {"voice": "marius", "model": "english_18m_2026-10", "quantize": "on", "threads": 2,
          "max_batch": 2, "sentence_silence": 0.3, "volume": 1.5, "speed": 1.2,
          "loudness_match": False, "max_text_chars": 2000,
-         "hf_token": "hf_secret", "debug_logging": True},
+         "hf_token": "hf_secret", "api_token": "a-long-random-token-1", "debug_logging": True},
         voices_dirs=voices,
     )  # fmt: skip
     assert full == [
@@ -132,7 +133,8 @@ def test_app_options_map_to_flags(tmp_path: Path) -> None:
         "--max-batch", "2", "--sentence-silence", "0.3", "--volume", "1.5", "--speed", "1.2",
         "--max-text-chars", "2000", "--no-loudness-match", "--debug",
     ]  # fmt: skip
-    assert env == {"HF_TOKEN": "hf_secret"}
+    # the token in the environment (not in the process list): the web port's --web-token twin
+    assert env == {"HF_TOKEN": "hf_secret", "WYOMING_TTS_WEB_TOKEN": "a-long-random-token-1"}
 
     defaults, env = server_arguments(dict(_config()["options"]))
     assert defaults == [
@@ -156,7 +158,8 @@ def test_every_option_of_the_app_reaches_the_server() -> None:
                "max_batch": 1,
                "sentence_silence": 0.7, "volume": 0.5, "speed": 0.8, "loudness_match": False,
                "max_text_chars": 500,
-               "hf_token": "t", "debug_logging": True}  # fmt: skip
+               "hf_token": "t", "api_token": "a-long-random-token-1",
+               "debug_logging": True}  # fmt: skip
     baseline, _ = server_arguments({})
     for name, value in samples.items():
         argv, env = server_arguments({name: value})
@@ -172,6 +175,7 @@ def test_every_option_of_the_app_reaches_the_server() -> None:
         ({"volume": "loud"}, "'volume' must be a number"),
         ({"quantize": "maybe"}, "'quantize' must be one of auto, on, off"),
         ({"debug_logging": "yes"}, "'debug_logging' must be true or false"),
+        ({"api_token": "short"}, "'api_token' must be at least 16 characters"),
     ],
 )
 def test_bad_app_options_are_one_clear_sentence(options: dict, message: str) -> None:

@@ -415,3 +415,27 @@ async def test_a_satellite_is_not_queued_behind_http_clients(api_app: App) -> No
     done.append("satellite")
     await asyncio.gather(*speaking)
     assert done[0] == "satellite", done
+
+
+async def test_mp3_needs_no_ffmpeg_and_the_others_say_what_is_served(
+    api_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The images carry no ffmpeg: mp3, the API's default, is encoded in-process (LAME)."""
+    from wyoming_tts.audio import encoders
+
+    expected = await _wyoming_samples(api_app)
+    monkeypatch.setattr(encoders, "have_ffmpeg", lambda: False)
+    status, data = await call(
+        api_app, "POST", "/v1/audio/speech", {"model": "tts-1", "input": TEXT}
+    )
+    assert status == 200 and isinstance(data, bytes) and data[:3] != b"RIF"
+    samples = await asyncio.to_thread(_decoded_samples, data)  # the test machine's ffmpeg
+    assert abs(samples - expected) <= FRAME, (samples, expected)
+    status, error = await call(
+        api_app, "POST", "/v1/audio/speech",
+        {"model": "tts-1", "input": TEXT, "response_format": "opus"},
+    )  # fmt: skip
+    assert status == 400
+    assert error["error"]["message"] == (  # type: ignore[index]
+        "opus needs ffmpeg, which this server lacks; ask for mp3, wav or pcm."
+    )

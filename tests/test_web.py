@@ -283,6 +283,20 @@ async def test_only_the_allowed_address_may_use_the_page(web_settings: Settings)
         assert (await call(app, "GET", "/api/voices"))[0] == 200
 
 
+async def test_with_a_token_other_addresses_may_come_and_allowed_ones_need_none(
+    web_settings: Settings,
+) -> None:
+    """The app: its ingress proxy without a token; other hosts through its port, with one."""
+    token = "a-long-random-token-for-the-api"
+    elsewhere = replace(web_settings, web_allow=("172.30.32.2",), web_token=token)
+    async with running(elsewhere) as app:  # the test's client is not the allowed address
+        assert (await call(app, "GET", "/v1/models"))[0] == 401
+        assert (await call(app, "GET", "/v1/models", Authorization=f"Bearer {token}"))[0] == 200
+    trusted = replace(web_settings, web_allow=("127.0.0.0/8",), web_token=token)
+    async with running(trusted) as app:
+        assert (await call(app, "GET", "/api/voices"))[0] == 200
+
+
 async def test_the_page_and_its_assets_are_served_and_nothing_else(web_app: App) -> None:
     status, html = await call(web_app, "GET", "/")
     assert status == 200 and b'src="static/app.js"' in html  # type: ignore[operator]

@@ -208,6 +208,7 @@ def check_standalone(image: str, model: dict[str, Path]) -> None:
             "WYOMING_TTS_VOICE": "hummer",
             "WYOMING_TTS_MODEL": str(model["config"]),
             "WYOMING_TTS_VOICES_DIR": str(model["voices"]),
+            "CHECK_IMAGES": f"standalone-{os.getpid()}",
         }
         volumes = [f"{model['folder']}:{model['folder']}:ro"]
         started = time.monotonic()
@@ -258,6 +259,14 @@ def check_standalone(image: str, model: dict[str, Path]) -> None:
                     "voice-states" in states.stdout,
                     states.stdout.split(),
                 )
+                # `docker stop`: SIGTERM to the container's process, which must end cleanly
+                for pid in server_pids(env["CHECK_IMAGES"]):
+                    os.kill(pid, signal.SIGTERM)
+                try:
+                    code: int | None = server.wait(30)
+                except subprocess.TimeoutExpired:
+                    code = None
+                check("SIGTERM stops it cleanly, as `docker stop` does", code == 0, f"exit {code}")
         finally:
             stop(server)
         normalized = subprocess.run(

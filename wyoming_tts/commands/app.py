@@ -109,6 +109,7 @@ CHECKS: dict[str, Callable[[str, object], object]] = {
     "loudness_match": _switch,
     "max_text_chars": _whole(100, 100_000),
     "hf_token": _text,
+    "api_token": _text,
     "debug_logging": _switch,
 }
 
@@ -155,6 +156,15 @@ def server_arguments(
     if values.get("debug_logging"):
         flags.append("--debug")
     environment = {"HF_TOKEN": str(values["hf_token"])} if values.get("hf_token") else {}
+    api_token = str(values.get("api_token") or "")
+    if api_token:
+        if len(api_token) < 16:
+            raise AppOptionsError(
+                "Option 'api_token' must be at least 16 characters; make a long random one."
+            )
+        # Other hosts may then use the web port (the speech API) with this token; the ingress
+        # proxy still needs none. In the environment, not on the command line.
+        environment["WYOMING_TTS_WEB_TOKEN"] = api_token
     return flags, environment
 
 

@@ -1,6 +1,9 @@
 """Who may use the HTTP doors: the client's address, the token, and the Host and Origin rules
 that stop DNS rebinding and cross-site requests.
 
+- An address of `--web-allow` needs no token. Without `--web-token` no other address may come;
+  with it, any other address may, with the token.
+
 - Without a token (only allowed on a loopback address), a request must name the server by an
   IP address or `localhost` in its `Host`: a rebound name (`evil.example` resolving to
   127.0.0.1) is refused, so a page on another site cannot reach the server through it. With a
@@ -90,7 +93,10 @@ def same_origin(origin: str, host_header: str) -> bool:
 def refusal(request: Request, token: str | None, allow: tuple[str, ...]) -> tuple[int, str] | None:
     """(status, sentence) when REQUEST may not be served; None when it may."""
     client = request.client.host if request.client else ""
-    if allow and not address_allowed(client, allow):
+    # An allowed address needs no token (the app's ingress proxy); with a token set, any other
+    # address may come with it (the app's published port, for the speech API).
+    trusted = bool(allow) and address_allowed(client, allow)
+    if allow and not trusted and not token:
         return 403, "This address may not use this server's web port."
     host = request.headers.get("host", "")
     if not token and not allow and not local_host(host):
@@ -98,6 +104,11 @@ def refusal(request: Request, token: str | None, allow: tuple[str, ...]) -> tupl
     origin = request.headers.get("origin")
     if request.method not in SAFE_METHODS and origin is not None and not same_origin(origin, host):
         return 403, "Requests from another site are refused."
-    if token and request.url.path not in OPEN_PATHS and not token_ok(request, token):
+    if (
+        token
+        and not trusted
+        and request.url.path not in OPEN_PATHS
+        and not token_ok(request, token)
+    ):
         return 401, "Open the page with ?token=YOUR_TOKEN (the server's --web-token)."
     return None

@@ -4,8 +4,8 @@ Open WebUI, agents and scripts that speak OpenAI's speech API use the same voice
 Assistant, through the same request door (`engine.front`) and the same scheduler: their
 requests share the queue limit and the batch rows with the satellites, and stop when the HTTP
 client leaves. Audio leaves as frames are made: `wav` (a header, then PCM) and `pcm` as they
-are, the other formats through an ffmpeg process that encodes as it reads (see `encoders`).
-Errors have OpenAI's error shape.
+are, mp3 in-process, the other formats through an ffmpeg process that encodes as it reads
+(see `encoders`). Errors have OpenAI's error shape.
 """
 
 from __future__ import annotations
@@ -113,9 +113,9 @@ async def _parse(body: dict[str, Any], book: VoiceBook) -> _Asked:
             f"'response_format' must be one of {', '.join(encoders.FORMATS)}.",
             "response_format",
         )
-    if fmt not in ("wav", "pcm") and not encoders.have_ffmpeg():
+    if fmt not in encoders.served():
         raise OpenAIError(
-            400, f"{fmt} needs ffmpeg, which this server lacks; ask for wav or pcm.",
+            400, f"{fmt} needs ffmpeg, which this server lacks; ask for mp3, wav or pcm.",
             "response_format",
         )  # fmt: skip
     try:
