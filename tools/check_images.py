@@ -399,10 +399,7 @@ def check_app_run(name: str, command: list[str], model: dict[str, Path], work: P
             voice_names(info),
         )
         check("the app speaks with the tiny model", samples > 0, f"{samples} samples")
-        if (work / "app-data" / "options.json").exists():
-            check(
-                "the app wrote its state under /data", (work / "app-data" / "voice-states").is_dir()
-            )
+        check("the app wrote its state under /data", (work / "app-data" / "voice-states").is_dir())
         status, body = page_status(8099, INGRESS_PROXY)
         check(
             "the voice page answers the ingress proxy on 8099",
